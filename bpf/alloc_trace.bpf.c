@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Exact allocation tracing: uprobes on the allocator's entry points, uretprobes on their returns.
+ *
+ *   entry (uprobe)                       return (uretprobe, one program for all)
+ *   ------------------------------       ------------------------------------------------
+ *   malloc calloc memalign ...  -> remember the call in `inflight`  -> stack + MS_REC_ALLOC
+ *   realloc mremap              -> remember, MS_REC_MOVE_BEGIN      -> stack + MS_REC_MOVE_END
+ *   free munmap                 -> MS_REC_FREE (no return probe)
+ *
+ * The stack is taken at the return: the user registers then are the caller's, so the frame-pointer walk
+ * starts at the return address inside the direct caller (an entry probe would lose that frame). frames[0]
+ * is the allocator's entry address remembered at entry.
+ *
+ * Nesting: glibc's allocator calls its own public entry points (realloc(p, 0) calls free, malloc of a large
+ * block calls mmap). Only the outermost call is recorded: a call that starts while its thread has an older
+ * call in flight deeper in the same stack (a lower stack pointer) is left to the outer one.
+ */
+#include "alloc_trace.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define MAP_ANONYMOUS 0x20
+#define MAP_FAILED ((__u64)-1)
+
+/* The thread's call in flight, if it is still live; a call whose return was never seen (its thread left
+ * the function another way, or the probe was attached mid-call) is dropped and counted. */
+static __always_inline struct call *live_call(__u64 id, __u64 sp)
+{
+	struct call *c = bpf_map_lookup_elem(&inflight, &id);
+
+	if (!c)
+		return 0;
+	if (sp < c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns)
+		return c; /* we are deeper in the stack: nested inside it */
+	bpf_map_delete_elem(&inflight, &id);
+	count(MS_CNT_INFLIGHT_STALE);
+	return 0;
+}
+
+/* Entry of an allocating call: remember it for the return probe. Returns 0 when the call is nested and
+ * must not be recorded. */
+static __always_inline int remember(struct pt_regs *ctx, __u16 fn, __u64 size, __u64 old)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 sp = PT_REGS_SP(ctx);
+	struct call c = {};
+
+	if (live_call(id, sp)) {
+		count(MS_CNT_NESTED);
+		return 0;
+	}
+	c.size = size;
+	c.old = old;
+	c.entry_ip = PT_REGS_IP(ctx);
+	c.sp = sp;
+	c.time_ns = bpf_ktime_get_ns();
+	c.fn = fn;
+	if (bpf_map_update_elem(&inflight, &id, &c, BPF_ANY)) {
+		count(MS_CNT_INFLIGHT_FULL);
+		return 0;
+	}
+	return 1;
+}
+
+/* A release at function entry (free, munmap, the old side of realloc/mremap). */
+static __always_inline void release(__u16 kind, __u16 fn, __u64 address, __u64 size)
+{
+	struct ms_free r = {};
+
+	fill_header(&r.h, kind, sizeof(r));
+	r.address = address;
+	r.size = size;
+	r.fn = fn;
+	emit(&r, sizeof(r));
+}
+
+static __always_inline __u64 mul_or_max(__u64 a, __u64 b)
+{
+	__u64 limit;
+
+	if (!b)
+		return 0;
+	limit = ~0ull / b;
+	barrier_var(limit); /* keeps clang from turning the test into a 128-bit multiply BPF lacks */
+	if (a > limit)
+		return ~0ull; /* the call fails with ENOMEM; the size only has to be honest */
+	return a * b;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_malloc, __u64 size)
+{
+	return remember(ctx, MS_FN_MALLOC, size, 0), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_calloc, __u64 n, __u64 each)
+{
+	return remember(ctx, MS_FN_CALLOC, mul_or_max(n, each), 0), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_realloc, __u64 old, __u64 size)
+{
+	if (remember(ctx, MS_FN_REALLOC, size, old) && old)
+		release(MS_REC_MOVE_BEGIN, MS_FN_REALLOC, old, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_reallocarr, __u64 old, __u64 n, __u64 each)
+{
+	if (remember(ctx, MS_FN_REALLOCARRAY, mul_or_max(n, each), old) && old)
+		release(MS_REC_MOVE_BEGIN, MS_FN_REALLOCARRAY, old, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_posix_memal, __u64 out, __u64 align, __u64 size)
+{
+	return remember(ctx, MS_FN_POSIX_MEMALIGN, size, out), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_aligned_allo, __u64 align, __u64 size)
+{
+	return remember(ctx, MS_FN_ALIGNED_ALLOC, size, 0), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_memalign, __u64 align, __u64 size)
+{
+	return remember(ctx, MS_FN_MEMALIGN, size, 0), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_valloc, __u64 size)
+{
+	return remember(ctx, MS_FN_VALLOC, size, 0), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_pvalloc, __u64 size)
+{
+	return remember(ctx, MS_FN_PVALLOC, size, 0), 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_mmap, __u64 addr, __u64 len, __u64 prot, __u64 flags)
+{
+	/* File mappings are not heap: only anonymous memory is tracked. */
+	if (flags & MAP_ANONYMOUS)
+		remember(ctx, MS_FN_MMAP, len, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_mremap, __u64 old, __u64 old_len, __u64 new_len)
+{
+	if (remember(ctx, MS_FN_MREMAP, new_len, old))
+		release(MS_REC_MOVE_BEGIN, MS_FN_MREMAP, old, old_len);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_free, __u64 address)
+{
+	if (!address)
+		return 0; /* free(NULL) does nothing */
+	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
+		count(MS_CNT_NESTED); /* realloc(p, 0) freeing p: its MOVE_BEGIN said it already */
+		return 0;
+	}
+	release(MS_REC_FREE, MS_FN_FREE, address, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_UPROBE(ms_munmap, __u64 address, __u64 len)
+{
+	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
+		count(MS_CNT_NESTED);
+		return 0;
+	}
+	release(MS_REC_FREE, MS_FN_MUNMAP, address, len);
+	return 0;
+}
+
+/* FNV-1a over 64-bit words: cheap, and ours, so its collisions are ours to detect (user space compares
+ * frames when an id arrives twice). */
+static __always_inline __u64 mix(__u64 h, __u64 word)
+{
+	return (h ^ word) * 0x100000001b3ull;
+}
+
+/* Send the caller's stack once and return its id (0 when it could not be sent: the record then names
+ * no stack and user space counts it). */
+static __always_inline __u64 send_stack(void *ctx, __u64 entry_ip)
+{
+	__u32 zero = 0;
+	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 h = 0xcbf29ce484222325ull, size;
+	long got;
+	__u32 n, i;
+
+	if (!s)
+		return 0;
+	got = bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK);
+	if (got < 0) {
+		count(MS_CNT_STACK_FAILED);
+		got = 0;
+	}
+	n = (__u32)got / 8 + 1;
+	if (n > MS_MAX_FRAMES)
+		n = MS_MAX_FRAMES;
+	s->frames[0] = entry_ip;
+	s->flags = 0;
+	if (n == MS_MAX_FRAMES) {
+		s->flags = MS_STACK_TRUNCATED;
+		count(MS_CNT_STACK_TRUNCATED);
+	}
+	/* The same addresses mean other code in another process or after exec: the id covers both. */
+	h = mix(h, bpf_get_current_pid_tgid() >> 32);
+	h = mix(h, (__u64)BPF_CORE_READ(task, mm));
+	/* All slots: bpf_get_stack zeroes those it did not fill, and a constant bound keeps the verifier
+	 * from having to prove n. */
+	for (i = 0; i < MS_MAX_FRAMES; i++)
+		h = mix(h, s->frames[i]);
+	h |= 1; /* never 0, which means "no stack" */
+	if (bpf_map_lookup_elem(&seen_stacks, &h))
+		return h;
+	size = MS_STACK_HEADER_BYTES + (__u64)n * 8;
+	fill_header(&s->h, MS_REC_STACK, size);
+	s->stack_id = h;
+	s->nr_frames = n;
+	s->_pad = 0;
+	if (size > sizeof(*s))
+		return 0;
+	if (bpf_ringbuf_output(&events, s, size, wake_flags())) {
+		count(MS_CNT_RINGBUF_FULL);
+		return 0;
+	}
+	bpf_map_update_elem(&seen_stacks, &h, &zero, BPF_ANY);
+	return h;
+}
+
+static __always_inline void born(void *ctx, struct call *c, __u64 address)
+{
+	struct ms_alloc r = {};
+
+	r.stack_id = send_stack(ctx, c->entry_ip);
+	fill_header(&r.h, MS_REC_ALLOC, sizeof(r));
+	r.address = address;
+	r.size = c->size;
+	r.fn = c->fn;
+	emit(&r, sizeof(r));
+}
+
+static __always_inline void moved(void *ctx, struct call *c, __u64 address)
+{
+	struct ms_move_end r = {};
+
+	if (address)
+		r.stack_id = send_stack(ctx, c->entry_ip);
+	fill_header(&r.h, MS_REC_MOVE_END, sizeof(r));
+	r.address = address;
+	r.size = c->size;
+	r.fn = c->fn;
+	emit(&r, sizeof(r));
+}
+
+SEC("uretprobe")
+int BPF_URETPROBE(ms_ret, __u64 ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
+	__u64 address = ret;
+
+	/* Only the return of the remembered call itself: after it returns, the stack pointer is above the
+	 * one seen at its entry; a nested call's return is below it. */
+	if (!c || PT_REGS_SP(ctx) <= c->sp)
+		return 0;
+	call = *c;
+	bpf_map_delete_elem(&inflight, &id);
+
+	switch (call.fn) {
+	case MS_FN_POSIX_MEMALIGN:
+		if (ret != 0 || bpf_probe_read_user(&address, sizeof(address), (void *)call.old))
+			return 0;
+		break;
+	case MS_FN_MMAP:
+		if (ret == MAP_FAILED)
+			return 0;
+		break;
+	case MS_FN_MREMAP:
+		moved(ctx, &call, ret == MAP_FAILED ? 0 : ret);
+		return 0;
+	case MS_FN_REALLOC:
+	case MS_FN_REALLOCARRAY:
+		if (call.old) {
+			moved(ctx, &call, ret);
+			return 0;
+		}
+		break;
+	}
+	if (address)
+		born(ctx, &call, address);
+	return 0;
+}
+
+static __always_inline int is_target(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) != 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(ms_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct ms_header h;
+
+	if (!is_target(BPF_CORE_READ(p, tgid)))
+		return 0;
+	fill_header(&h, MS_REC_EXEC, sizeof(h));
+	emit(&h, sizeof(h));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(ms_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct ms_fork r = {};
+	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+
+	/* A new thread shares the process: only a new process is a fork. */
+	if (!is_target(BPF_CORE_READ(parent, tgid)) || child_tgid == BPF_CORE_READ(parent, tgid))
+		return 0;
+	fill_header(&r.h, MS_REC_FORK, sizeof(r));
+	r.child_tgid = child_tgid;
+	emit(&r, sizeof(r));
+	return 0;
+}

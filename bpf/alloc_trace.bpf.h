@@ -1,0 +1,109 @@
+/* BPF-only helpers of alloc_trace.bpf.c: maps, loss counters, stack capture. */
+#ifndef MEMSIGHT_ALLOC_TRACE_BPF_H
+#define MEMSIGHT_ALLOC_TRACE_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "memsight/abi.h"
+
+/* Set by user space before load. */
+const volatile __u64 wake_bytes = 1 << 20; /* wake the consumer once this many bytes wait in the ring */
+const volatile __u64 stale_ns = 10ull * 1000 * 1000 * 1000; /* an unanswered call older than this is stale */
+
+/* One call between its entry and its return, per thread. */
+struct call {
+	__u64 size;     /* bytes requested */
+	__u64 old;      /* realloc/mremap: the old block; posix_memalign: where the result is stored */
+	__u64 entry_ip; /* the allocator's entry address: frames[0] of the stack */
+	__u64 sp;       /* user stack pointer at entry: tells nested and stale calls apart */
+	__u64 time_ns;  /* entry time (CLOCK_MONOTONIC) */
+	__u16 fn;       /* MS_FN_* */
+	__u16 _pad[3];
+};
+
+/* Records go to user space through this one queue; its size is set at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* key: pid_tgid of the calling thread; value: its call in flight. Sized at load (threads traced at once). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct call);
+} inflight SEC(".maps");
+
+/* key: stack id; value: unused. The stacks user space already has. LRU: an evicted stack is sent again,
+ * which user space deduplicates. Sized at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} seen_stacks SEC(".maps");
+
+/* Process ids whose exec and fork matter to user space (the targets). key: tgid; value: unused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+/* A stack record is built here (it is too large for the BPF stack), then copied to the ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ms_stack);
+} scratch SEC(".maps");
+
+/* Loss counters, MS_CNT_*: per CPU, summed by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MS_CNT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += 1; /* per-CPU slot: no atomic needed */
+}
+
+/* Wake the consumer only when enough has piled up; otherwise it drains on its own timer. A wake-up
+ * per record caps the ring at ~0.5 M records/s (platform.md). */
+static __always_inline __u64 wake_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ? BPF_RB_FORCE_WAKEUP
+									   : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_header(struct ms_header *h, __u16 kind, __u16 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->kind = kind;
+	h->size = size;
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->_pad = 0;
+	h->time_ns = bpf_ktime_get_ns();
+}
+
+/* Write a fixed-size record; a full ring is counted, never silent. */
+static __always_inline void emit(void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, wake_flags()))
+		count(MS_CNT_RINGBUF_FULL);
+}
+
+#endif /* MEMSIGHT_ALLOC_TRACE_BPF_H */

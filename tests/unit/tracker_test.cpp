@@ -1,0 +1,262 @@
+#include <catch2/catch.hpp>
+
+#include "core/decoder.hpp"
+#include "core/tracker.hpp"
+#include "wire.hpp"
+
+using namespace memsight;
+
+namespace {
+
+constexpr uint64_t kS1 = 0x11, kS2 = 0x21, kS3 = 0x31;  // stack ids (odd, as BPF makes them)
+constexpr uint64_t kPage = 4096;
+
+// Records go through the real decoder, as they do from the ring buffer.
+struct Fixture {
+  core::Tracker tracker;
+  core::Decoder decoder{tracker};
+  test::Wire w{100, 100};
+
+  Fixture() {
+    feed(w.stack(1, kS1, {0xa0, 0xa1, 0xa2}));
+    feed(w.stack(1, kS2, {0xb0, 0xb1}));
+    feed(w.stack(1, kS3, {0xc0, 0xc1}));
+  }
+  void feed(const test::Bytes& b) { REQUIRE(decoder.decode(b) == core::DecodeStatus::kOk); }
+  core::Snapshot snap(uint64_t now = 1000, core::SnapshotOptions o = {}) { return tracker.snapshot(now, o); }
+  // The row of one stack in a fresh snapshot; a default row when the stack has none.
+  core::StackRow row(uint64_t id, uint64_t now = 1000, core::SnapshotOptions o = {}) {
+    for (auto& r : snap(now, o).stacks)
+      if (r.stack_id == id) return r;
+    return {};
+  }
+  core::ProcessRow proc(uint32_t pid) {
+    for (auto& p : snap().processes)
+      if (p.pid == pid) return p;
+    FAIL("no process " << pid);
+    return {};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("malloc and free keep exact outstanding bytes per stack") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));
+  f.feed(f.w.alloc(11, 0x2000, 200, kS1));
+  f.feed(f.w.alloc(12, 0x3000, 50, kS2, MS_FN_CALLOC));
+  f.feed(f.w.release(13, 0x2000));
+  auto s1 = f.row(kS1);
+  CHECK(s1.outstanding_bytes == 100);
+  CHECK(s1.outstanding_allocs == 1);
+  CHECK(s1.allocated_bytes == 300);
+  CHECK(s1.allocs == 2);
+  CHECK(s1.frees == 1);
+  CHECK(s1.frames == std::vector<uint64_t>{0xa0, 0xa1, 0xa2});
+  CHECK(f.row(kS2).outstanding_bytes == 50);
+  CHECK(f.proc(100).outstanding_bytes == 150);
+  CHECK(f.proc(100).outstanding_allocs == 2);
+  CHECK(f.tracker.counters().unmatched_frees == 0);
+}
+
+TEST_CASE("a free of an address never seen is unmatched and never makes a total negative") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));
+  f.feed(f.w.release(11, 0x9999));
+  f.feed(f.w.release(12, 0x1000));
+  f.feed(f.w.release(13, 0x1000));  // double free (or a free racing a lost birth)
+  CHECK(f.row(kS1).outstanding_bytes == 0);
+  CHECK(f.proc(100).outstanding_bytes == 0);
+  CHECK(f.proc(100).unmatched_frees == 2);
+  CHECK(f.snap().lost.unmatched_frees == 2);
+}
+
+TEST_CASE("realloc semantics") {
+  Fixture f;
+  SECTION("realloc(NULL, n) is a birth") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS2, MS_FN_REALLOC));
+    CHECK(f.row(kS2).outstanding_bytes == 64);
+  }
+  SECTION("a moved block: the old one is freed, the new one belongs to the realloc's stack") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.move_begin(11, 0x1000));
+    f.feed(f.w.move_end(12, 0x2000, 128, kS2));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.row(kS1).frees == 1);
+    CHECK(f.row(kS2).outstanding_bytes == 128);
+    CHECK(f.proc(100).outstanding_bytes == 128);
+  }
+  SECTION("grown in place") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.move_begin(11, 0x1000));
+    f.feed(f.w.move_end(12, 0x1000, 4096, kS2));
+    CHECK(f.row(kS2).outstanding_bytes == 4096);
+    CHECK(f.proc(100).outstanding_allocs == 1);
+  }
+  SECTION("realloc(p, 0) frees p") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.move_begin(11, 0x1000));
+    f.feed(f.w.move_end(12, 0, 0, 0));
+    CHECK(f.proc(100).outstanding_bytes == 0);
+    CHECK(f.row(kS1).frees == 1);
+  }
+  SECTION("a failed realloc keeps the old block, with its stack and age") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.move_begin(11, 0x1000));
+    f.feed(f.w.move_end(12, 0, uint64_t{1} << 62, 0));
+    auto s1 = f.row(kS1, 1'000'000'010);
+    CHECK(s1.outstanding_bytes == 64);
+    CHECK(s1.frees == 0);
+    CHECK(s1.oldest_age_s == Approx(1.0));
+    f.feed(f.w.release(13, 0x1000));
+    CHECK(f.proc(100).outstanding_bytes == 0);
+    CHECK(f.tracker.counters().unmatched_frees == 0);
+  }
+  SECTION("another thread reusing the old address while realloc runs is not confused with it") {
+    test::Wire other{100, 101};
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.move_begin(11, 0x1000));         // thread 100: realloc(0x1000, 256) starts
+    f.feed(other.alloc(12, 0x1000, 32, kS3));   // thread 101 gets 0x1000 from malloc
+    f.feed(f.w.move_end(13, 0x5000, 256, kS2)); // thread 100's realloc returns 0x5000
+    CHECK(f.row(kS3).outstanding_bytes == 32);
+    CHECK(f.row(kS2).outstanding_bytes == 256);
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.tracker.counters().replaced_blocks == 0);
+  }
+}
+
+TEST_CASE("out-of-order records settle to the truth") {
+  Fixture f;
+  SECTION("a free that arrives after its address was born again does not kill the new block") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.alloc(30, 0x1000, 32, kS2));  // the free at t=20 has not arrived yet
+    f.feed(f.w.release(20, 0x1000));
+    CHECK(f.row(kS2).outstanding_bytes == 32);
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.tracker.counters().replaced_blocks == 0);
+  }
+  SECTION("a free that arrives before its block's birth leaves nothing live") {
+    f.feed(f.w.release(20, 0x1000));
+    CHECK(f.tracker.counters().unmatched_frees == 1);
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.row(kS1).allocs == 1);
+    CHECK(f.row(kS1).frees == 1);
+    CHECK(f.tracker.counters().unmatched_frees == 0);
+    CHECK(f.tracker.counters().late_births == 1);
+  }
+  SECTION("an older unmatched free does not cancel a later birth at the same address") {
+    f.feed(f.w.release(5, 0x1000));
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    CHECK(f.row(kS1).outstanding_bytes == 64);
+    CHECK(f.tracker.counters().unmatched_frees == 1);
+  }
+  SECTION("a birth at a live address retires the old block and says a free was lost") {
+    f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+    f.feed(f.w.alloc(30, 0x1000, 32, kS2));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.proc(100).outstanding_bytes == 32);
+    CHECK(f.tracker.counters().replaced_blocks == 1);
+  }
+}
+
+TEST_CASE("mmap ranges: partial munmap shrinks or splits, mremap moves") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x100000, 4 * kPage - 100, kS1, MS_FN_MMAP));  // rounded up to 4 pages
+  CHECK(f.row(kS1).outstanding_bytes == 4 * kPage);
+  SECTION("a hole in the middle splits the range") {
+    f.feed(f.w.release(11, 0x100000 + kPage, kPage, MS_FN_MUNMAP));
+    CHECK(f.row(kS1).outstanding_bytes == 3 * kPage);
+    CHECK(f.row(kS1).outstanding_allocs == 2);
+    f.feed(f.w.release(12, 0x100000, 2 * kPage, MS_FN_MUNMAP));  // first piece and the hole
+    CHECK(f.row(kS1).outstanding_bytes == 2 * kPage);
+    f.feed(f.w.release(13, 0x100000, 16 * kPage, MS_FN_MUNMAP));  // past the end: the rest
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.row(kS1).outstanding_allocs == 0);
+    CHECK(f.proc(100).outstanding_bytes == 0);
+  }
+  SECTION("unmapping the tail shrinks it; a length not page aligned covers whole pages") {
+    f.feed(f.w.release(11, 0x100000 + 3 * kPage, 10, MS_FN_MUNMAP));
+    CHECK(f.row(kS1).outstanding_bytes == 3 * kPage);
+    CHECK(f.row(kS1).outstanding_allocs == 1);
+  }
+  SECTION("munmap of memory never tracked changes nothing and is not a heap free") {
+    f.feed(f.w.release(11, 0x900000, kPage, MS_FN_MUNMAP));
+    CHECK(f.row(kS1).outstanding_bytes == 4 * kPage);
+    CHECK(f.tracker.counters().unmatched_frees == 0);
+  }
+  SECTION("MAP_FIXED over a tracked range replaces the overlap") {
+    f.feed(f.w.alloc(11, 0x100000 + 2 * kPage, 4 * kPage, kS2, MS_FN_MMAP));
+    CHECK(f.row(kS1).outstanding_bytes == 2 * kPage);
+    CHECK(f.row(kS2).outstanding_bytes == 4 * kPage);
+  }
+  SECTION("mremap moves the range to the new address and the caller's stack") {
+    f.feed(f.w.move_begin(11, 0x100000, 4 * kPage, MS_FN_MREMAP));
+    f.feed(f.w.move_end(12, 0x800000, 8 * kPage, kS2, MS_FN_MREMAP));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.row(kS2).outstanding_bytes == 8 * kPage);
+  }
+  SECTION("a failed mremap keeps the range") {
+    f.feed(f.w.move_begin(11, 0x100000, 4 * kPage, MS_FN_MREMAP));
+    f.feed(f.w.move_end(12, 0, 64 * kPage, 0, MS_FN_MREMAP));
+    CHECK(f.row(kS1).outstanding_bytes == 4 * kPage);
+    CHECK(f.row(kS1).frees == 0);
+  }
+}
+
+TEST_CASE("fork, exec and exit") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x1000, 64, kS1));
+  SECTION("the child starts with the parent's blocks unknown") {
+    f.feed(f.w.fork(11, 200));
+    test::Wire child{200, 200};
+    f.feed(child.release(12, 0x1000));
+    CHECK(f.proc(200).unmatched_frees == 1);
+    CHECK(f.proc(200).outstanding_bytes == 0);
+    CHECK(f.proc(100).outstanding_bytes == 64);
+  }
+  SECTION("exec resets the process: old blocks and stacks are gone, losses stay") {
+    f.feed(f.w.release(11, 0x7777));
+    f.feed(f.w.exec(12));
+    CHECK(f.proc(100).outstanding_bytes == 0);
+    CHECK(f.snap().stacks.empty());
+    CHECK(f.proc(100).unmatched_frees == 1);
+    f.feed(f.w.stack(13, kS2, {0xd0}));
+    f.feed(f.w.alloc(14, 0x1000, 8, kS2));
+    CHECK(f.row(kS2).frames == std::vector<uint64_t>{0xd0});
+    CHECK(f.row(kS2).outstanding_bytes == 8);
+  }
+  SECTION("an exited process keeps what it held, and its age stops at the exit") {
+    f.tracker.on_exit(100, 2'000'000'010);
+    f.feed(f.w.release(2'000'000'011, 0x1000));  // nothing can arrive after exit; ignore it if it does
+    auto r = f.row(kS1, 9'000'000'000);
+    CHECK(r.outstanding_bytes == 64);
+    CHECK(r.oldest_age_s == Approx(2.0));
+    CHECK(f.proc(100).exited);
+  }
+}
+
+TEST_CASE("snapshot: ordering, top, min-age, growth, unknown stacks") {
+  Fixture f;
+  f.feed(f.w.alloc(1'000'000'000, 0x1000, 10, kS1));
+  f.feed(f.w.alloc(1'000'000'000, 0x2000, 30, kS2));
+  f.feed(f.w.alloc(3'000'000'000, 0x3000, 20, kS3));
+  auto snap = f.snap(4'000'000'000);
+  REQUIRE(snap.stacks.size() == 3);
+  CHECK(snap.stacks[0].stack_id == kS2);
+  CHECK(snap.stacks[1].stack_id == kS3);
+  CHECK(snap.stacks[2].stack_id == kS1);
+  CHECK(f.snap(4'000'000'000, {0, 2}).stacks.size() == 2);
+
+  auto old = f.snap(4'000'000'000, {2'000'000'000, 0});  // only blocks at least 2 s old
+  CHECK(old.stacks[0].stack_id == kS2);
+  for (auto& r : old.stacks)
+    if (r.stack_id == kS3) CHECK(r.outstanding_bytes == 0);
+
+  f.feed(f.w.alloc(5'000'000'000, 0x4000, 2000, kS1));
+  CHECK(f.row(kS1, 6'000'000'000).growth_bytes_per_s == Approx(1000.0));  // +2000 B over the 2 s since
+
+  f.feed(f.w.alloc(7'000'000'000, 0x5000, 5, 0));  // its stack record was lost
+  CHECK(f.tracker.counters().unknown_stack_allocs == 1);
+  CHECK(f.proc(100).outstanding_bytes == 2065);
+}

@@ -1,0 +1,56 @@
+// A snapshot: what the tracker holds at one moment, as rows reporters render. Symbol names are not
+// here: rows carry raw addresses and the reporter asks a SymbolSource for their frames.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memsight::core {
+
+struct SnapshotOptions {
+  uint64_t min_age_ns = 0;  // count only blocks at least this old (0: all)
+  size_t top = 0;           // keep this many stack rows (0: all)
+};
+
+struct StackRow {
+  uint64_t stack_id = 0;
+  uint32_t pid = 0;
+  uint64_t outstanding_bytes = 0;  // live bytes (with min_age: only blocks old enough)
+  uint64_t outstanding_allocs = 0;
+  uint64_t allocated_bytes = 0;  // cumulative since the stack was first seen
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  std::optional<double> oldest_age_s;  // age of the oldest live block; empty when none is live
+  double growth_bytes_per_s = 0;       // change of outstanding bytes since the previous snapshot
+  std::vector<uint64_t> frames;        // addresses: [0] allocator entry, [1] direct caller, ...
+  bool truncated = false;
+};
+
+struct ProcessRow {
+  uint32_t pid = 0;
+  uint64_t outstanding_bytes = 0;
+  uint64_t outstanding_allocs = 0;
+  uint64_t unmatched_frees = 0;
+  bool exited = false;
+  // Filled by the caller from the live process (empty once it has exited).
+  std::optional<std::string> comm;
+  std::optional<uint64_t> rss_anon_bytes;
+};
+
+// Losses, all always present (the JSON contract's `lost`), plus the detail behind them.
+struct LostCounts {
+  uint64_t events = 0;            // records that never reached the tracker (ring full, table full, rejected)
+  uint64_t unmatched_frees = 0;   // releases of memory never seen born (allocated before attach)
+  uint64_t truncated_stacks = 0;  // stacks cut at the frame limit
+};
+
+struct Snapshot {
+  uint64_t time_ns = 0;  // CLOCK_MONOTONIC of the moment it describes
+  std::vector<ProcessRow> processes;
+  std::vector<StackRow> stacks;
+  LostCounts lost;
+};
+
+}  // namespace memsight::core

@@ -1,0 +1,253 @@
+#include "tracker.hpp"
+
+#include <algorithm>
+
+#include "memsight/abi.h"
+
+namespace memsight::core {
+
+uint64_t Tracker::round_up(uint64_t bytes) const {
+  const uint64_t page = config_.page_size;
+  return bytes > UINT64_MAX - page ? UINT64_MAX / page * page : (bytes + page - 1) / page * page;
+}
+
+Tracker::ProcessState& Tracker::process(uint32_t pid, uint64_t time_ns) {
+  auto [it, created] = processes_.try_emplace(pid);
+  if (created) it->second.first_seen_ns = time_ns;
+  return it->second;
+}
+
+void Tracker::add_process(uint32_t pid, uint64_t time_ns) { process(pid, time_ns); }
+
+size_t Tracker::live_blocks() const {
+  size_t n = 0;
+  for (const auto& [pid, p] : processes_) n += p.blocks.size() + p.mappings.pieces().size();
+  return n;
+}
+
+// The stack a birth is charged to. A birth whose stack record was lost (id 0) or has not arrived goes
+// to a placeholder, counted: even ids never come from BPF (it sets bit 0), so pid << 1 is free.
+Tracker::StackState& Tracker::stack(uint32_t pid, uint64_t stack_id, ProcessState& p, uint64_t time_ns) {
+  if (stack_id == 0) stack_id = uint64_t{pid} << 1;
+  auto [it, created] = stacks_.try_emplace(stack_id);
+  if (created) {
+    it->second.pid = pid;
+    it->second.last_time_ns = time_ns;
+    p.stack_ids.push_back(stack_id);
+  }
+  return it->second;
+}
+
+void Tracker::on_stack(const StackRecord& r) {
+  ProcessState& p = process(r.h.pid, r.h.time_ns);
+  auto [it, created] = stacks_.try_emplace(r.stack_id);
+  StackState& s = it->second;
+  if (created) {
+    s.pid = r.h.pid;
+    s.last_time_ns = r.h.time_ns;
+    p.stack_ids.push_back(r.stack_id);
+  } else if (!s.frames.empty()) {
+    // BPF forgets stacks it sent (LRU) and sends them again: the same frames are expected.
+    if (!std::equal(s.frames.begin(), s.frames.end(), r.frames.begin(), r.frames.end()))
+      ++counters_.stack_collisions;
+    return;
+  }
+  s.frames.assign(r.frames.begin(), r.frames.end());
+  s.truncated = r.truncated;
+}
+
+void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
+  s.outstanding_bytes += b.size;
+  s.outstanding_allocs += 1;
+  p.outstanding_bytes += b.size;
+  p.outstanding_allocs += 1;
+  p.blocks[address] = b;
+}
+
+void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
+  auto it = stacks_.find(b.stack_id);
+  if (it != stacks_.end()) {
+    it->second.outstanding_bytes -= b.size;
+    it->second.outstanding_allocs -= 1;
+    if (count_free) it->second.frees += 1;
+  }
+  p.outstanding_bytes -= b.size;
+  p.outstanding_allocs -= 1;
+}
+
+void Tracker::on_alloc(const AllocRecord& r) {
+  ProcessState& p = process(r.h.pid, r.h.time_ns);
+  if (p.exited_ns) return;
+  if (r.fn == MS_FN_MMAP) {
+    unmap(p, r.address, r.size);  // MAP_FIXED replaces what was mapped there
+    add_mapping(p, r.h.pid, {r.address, r.address + round_up(r.size), r.stack_id, r.h.time_ns});
+    return;
+  }
+  StackState& s = stack(r.h.pid, r.stack_id, p, r.h.time_ns);
+  if (s.frames.empty()) ++counters_.unknown_stack_allocs;
+  const uint64_t id = r.stack_id ? r.stack_id : uint64_t{r.h.pid} << 1;
+  s.allocated_bytes += r.size;
+  s.allocs += 1;
+  if (auto o = p.orphans.find(r.address); o != p.orphans.end()) {
+    const bool freed_already = o->second >= r.h.time_ns;
+    p.orphans.erase(o);
+    if (freed_already) {  // its free came first: the block is born dead
+      ++counters_.late_births;
+      --counters_.unmatched_frees;
+      --p.unmatched_frees;
+      s.frees += 1;
+      return;
+    }
+  }
+  if (auto old = p.blocks.find(r.address); old != p.blocks.end()) {
+    ++counters_.replaced_blocks;  // its free never arrived
+    drop_block(p, old->second, true);
+    p.blocks.erase(old);
+  }
+  add_block(p, s, r.address, Block{r.size, id, r.h.time_ns});
+}
+
+void Tracker::remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns) {
+  if (config_.orphan_frees_per_process == 0) return;
+  if (p.orphans.size() >= config_.orphan_frees_per_process && !p.orphan_order.empty()) {
+    p.orphans.erase(p.orphan_order.front());
+    p.orphan_order.pop_front();
+  }
+  p.orphans[address] = time_ns;
+  p.orphan_order.push_back(address);
+}
+
+void Tracker::free_block(ProcessState& p, uint64_t address, uint64_t time_ns, PendingMove* into) {
+  auto it = p.blocks.find(address);
+  if (it == p.blocks.end()) {
+    ++counters_.unmatched_frees;
+    ++p.unmatched_frees;
+    remember_orphan(p, address, time_ns);
+    return;
+  }
+  if (it->second.born_ns > time_ns) {
+    // The free of an earlier block at this address, arriving after its successor's birth: that
+    // birth already retired the earlier block (counted as replaced), so this free only settles it.
+    if (counters_.replaced_blocks) --counters_.replaced_blocks;
+    return;
+  }
+  if (into) {
+    into->had_block = true;
+    into->address = address;
+    into->block = it->second;
+  }
+  drop_block(p, it->second, true);
+  p.blocks.erase(it);
+}
+
+void Tracker::on_free(const FreeRecord& r) {
+  ProcessState& p = process(r.h.pid, r.h.time_ns);
+  if (p.exited_ns) return;
+  const bool mapping = r.fn == MS_FN_MUNMAP || r.fn == MS_FN_MREMAP;
+  PendingMove* move = nullptr;
+  if (r.move_begin) {
+    move = &p.pending[r.h.tid];
+    *move = PendingMove{};
+  }
+  if (mapping) {
+    auto removed = unmap(p, r.address, r.size);
+    if (move) move->pieces = std::move(removed);
+  } else {
+    free_block(p, r.address, r.h.time_ns, move);
+  }
+}
+
+void Tracker::on_move_end(const MoveEndRecord& r) {
+  ProcessState& p = process(r.h.pid, r.h.time_ns);
+  if (p.exited_ns) return;
+  PendingMove old;
+  if (auto it = p.pending.find(r.h.tid); it != p.pending.end()) {
+    old = std::move(it->second);
+    p.pending.erase(it);
+  }
+  const bool mapping = r.fn == MS_FN_MREMAP;
+  if (r.address != 0) {
+    if (mapping) {
+      add_mapping(p, r.h.pid, {r.address, r.address + round_up(r.size), r.stack_id, r.h.time_ns});
+    } else {
+      on_alloc(AllocRecord{r.h, r.address, r.size, r.stack_id, r.fn});
+    }
+    return;
+  }
+  // The call failed, so what left at its entry comes back as it was. realloc(p, 0) is the exception:
+  // glibc freed p and returned NULL, so nothing comes back.
+  if (mapping) {
+    for (const auto& removal : old.pieces) restore_mapping(p, removal);
+  } else if (old.had_block && r.size != 0) {
+    StackState& s = stack(r.h.pid, old.block.stack_id, p, r.h.time_ns);
+    s.frees -= 1;
+    add_block(p, s, old.address, old.block);
+  }
+}
+
+void Tracker::add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece) {
+  StackState& s = stack(pid, piece.stack_id, p, piece.born_ns);
+  if (s.frames.empty()) ++counters_.unknown_stack_allocs;
+  MappingSet::Piece stored = piece;
+  if (stored.stack_id == 0) stored.stack_id = uint64_t{pid} << 1;
+  s.outstanding_bytes += piece.bytes();
+  s.outstanding_allocs += 1;
+  s.allocated_bytes += piece.bytes();
+  s.allocs += 1;
+  p.outstanding_bytes += piece.bytes();
+  p.outstanding_allocs += 1;
+  p.mappings.insert(stored);
+}
+
+std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start, uint64_t length) {
+  auto removed = p.mappings.remove(start, start + round_up(length));
+  for (const auto& r : removed) {
+    const uint64_t bytes = r.part.bytes();
+    // A piece that is gone is one allocation fewer; one split around a hole is one more.
+    const int64_t pieces = int64_t{r.remaining} - 1;
+    if (auto s = stacks_.find(r.part.stack_id); s != stacks_.end()) {
+      s->second.outstanding_bytes -= bytes;
+      s->second.outstanding_allocs += pieces;
+      if (r.remaining == 0) s->second.frees += 1;
+    }
+    p.outstanding_bytes -= bytes;
+    p.outstanding_allocs += pieces;
+  }
+  return removed;
+}
+
+// A failed mremap: the part it took comes back as a piece of its own.
+void Tracker::restore_mapping(ProcessState& p, const MappingSet::Removal& r) {
+  if (auto s = stacks_.find(r.part.stack_id); s != stacks_.end()) {
+    s->second.outstanding_bytes += r.part.bytes();
+    s->second.outstanding_allocs += 1;
+    if (r.remaining == 0) s->second.frees -= 1;
+  }
+  p.outstanding_bytes += r.part.bytes();
+  p.outstanding_allocs += 1;
+  p.mappings.insert(r.part);
+}
+
+void Tracker::on_exec(const RecordHeader& h) {
+  // A new image: none of the old blocks or stacks mean anything in it.
+  ProcessState& p = process(h.pid, h.time_ns);
+  for (uint64_t id : p.stack_ids) stacks_.erase(id);
+  const uint64_t unmatched = p.unmatched_frees;
+  p = ProcessState{};
+  p.first_seen_ns = h.time_ns;
+  p.unmatched_frees = unmatched;  // losses stay reported
+}
+
+void Tracker::on_fork(const ForkRecord& r) {
+  // The child starts with copies of the parent's blocks that nothing told us of: its frees of them
+  // are unmatched, never subtracted from anyone.
+  process(r.child, r.h.time_ns);
+}
+
+void Tracker::on_exit(uint32_t pid, uint64_t time_ns) {
+  ProcessState& p = process(pid, time_ns);
+  if (!p.exited_ns) p.exited_ns = time_ns;
+  p.pending.clear();
+}
+
+}  // namespace memsight::core

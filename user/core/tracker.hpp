@@ -1,0 +1,123 @@
+// The tracker: exact outstanding memory per call stack, per process, from decoded records.
+//
+//   records ─► Tracker ─┬─ processes_: pid ─► ProcessState
+//                       │                     ├─ blocks:   address ─► Block {size, stack, born}   (heap)
+//                       │                     ├─ mappings: MappingSet of [start,end) ranges        (mmap)
+//                       │                     ├─ pending:  tid ─► the old side of a realloc/mremap
+//                       │                     └─ orphans:  frees that came before their block's birth
+//                       └─ stacks_:    stack id ─► StackState {frames, outstanding, cumulative counts}
+//
+// Every birth adds to its stack; every release subtracts what that block added, so no total can go
+// negative: a free of an address never seen (born before attach, or in the parent before fork) only
+// counts as an unmatched free. A realloc's old block leaves at the call's entry (MOVE_BEGIN) and comes
+// back if the call fails, so another thread reusing the address meanwhile can't be confused with it.
+// Pure: no I/O, no clock; time comes from the records and from the caller.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "mapping_set.hpp"
+#include "records.hpp"
+#include "snapshot.hpp"
+
+namespace memsight::core {
+
+struct TrackerConfig {
+  uint64_t page_size = 4096;             // mmap lengths are rounded up to it, as the kernel does
+  size_t orphan_frees_per_process = 4096;  // unmatched frees remembered in case their birth arrives late
+};
+
+// What the tracker saw that it could not match: shown in every report, never dropped silently.
+struct TrackerCounters {
+  uint64_t unmatched_frees = 0;       // free/realloc of an address never seen alive
+  uint64_t unknown_stack_allocs = 0;  // births whose stack record never arrived (ring buffer full)
+  uint64_t stack_collisions = 0;      // a stack id arriving with other frames than before
+  uint64_t replaced_blocks = 0;       // a birth at a live address: the block's free was lost
+  uint64_t late_births = 0;           // births that arrived after their own free (out of order)
+};
+
+class Tracker final : public RecordSink {
+ public:
+  explicit Tracker(TrackerConfig config = {}) : config_(config) {}
+
+  void on_stack(const StackRecord& r) override;
+  void on_alloc(const AllocRecord& r) override;
+  void on_free(const FreeRecord& r) override;
+  void on_move_end(const MoveEndRecord& r) override;
+  void on_exec(const RecordHeader& h) override;
+  void on_fork(const ForkRecord& r) override;
+
+  // The process exited at `time_ns`: it is kept, with what it still held (its leaks), for the final
+  // snapshot; it no longer changes.
+  void on_exit(uint32_t pid, uint64_t time_ns);
+  // Start a process's state even before any record of it arrives (a traced process that allocates
+  // nothing is still in the report).
+  void add_process(uint32_t pid, uint64_t time_ns);
+
+  // Per-stack rows sorted by outstanding bytes (then allocated bytes), descending. Also remembers
+  // each stack's outstanding bytes, so the next snapshot's growth rate covers the time in between.
+  Snapshot snapshot(uint64_t now_ns, const SnapshotOptions& options);
+
+  const TrackerCounters& counters() const { return counters_; }
+  size_t live_blocks() const;
+
+ private:
+  struct Block {
+    uint64_t size = 0;
+    uint64_t stack_id = 0;
+    uint64_t born_ns = 0;
+  };
+  struct StackState {
+    uint32_t pid = 0;
+    std::vector<uint64_t> frames;
+    bool truncated = false;
+    uint64_t outstanding_bytes = 0;
+    uint64_t outstanding_allocs = 0;
+    uint64_t allocated_bytes = 0;
+    uint64_t allocs = 0;
+    uint64_t frees = 0;
+    uint64_t last_outstanding = 0;  // at the previous snapshot (0 at first sight)
+    uint64_t last_time_ns = 0;      // of the previous snapshot, or of first sight
+  };
+  struct PendingMove {
+    bool had_block = false;  // realloc: the old block was known
+    uint64_t address = 0;
+    Block block;
+    std::vector<MappingSet::Removal> pieces;  // mremap: what left the mappings
+  };
+  struct ProcessState {
+    std::unordered_map<uint64_t, Block> blocks;  // key: address
+    MappingSet mappings;
+    std::unordered_map<uint32_t, PendingMove> pending;  // key: tid
+    std::unordered_map<uint64_t, uint64_t> orphans;     // address -> time of a free nothing matched
+    std::deque<uint64_t> orphan_order;                  // oldest first, to bound `orphans`
+    std::vector<uint64_t> stack_ids;                    // stacks of this process, to drop on exec
+    uint64_t outstanding_bytes = 0;
+    uint64_t outstanding_allocs = 0;
+    uint64_t unmatched_frees = 0;
+    uint64_t first_seen_ns = 0;
+    std::optional<uint64_t> exited_ns;
+  };
+
+  ProcessState& process(uint32_t pid, uint64_t time_ns);
+  StackState& stack(uint32_t pid, uint64_t stack_id, ProcessState& p, uint64_t time_ns);
+  void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
+  void drop_block(ProcessState& p, const Block& b, bool count_free);
+  void add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece);
+  std::vector<MappingSet::Removal> unmap(ProcessState& p, uint64_t start, uint64_t length);
+  void restore_mapping(ProcessState& p, const MappingSet::Removal& r);
+  void free_block(ProcessState& p, uint64_t address, uint64_t time_ns, PendingMove* into);
+  void remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns);
+  uint64_t round_up(uint64_t bytes) const;
+
+  TrackerConfig config_;
+  TrackerCounters counters_;
+  std::unordered_map<uint32_t, ProcessState> processes_;
+  std::unordered_map<uint64_t, StackState> stacks_;
+};
+
+}  // namespace memsight::core

@@ -1,0 +1,82 @@
+// Tracker::snapshot: one pass over the live blocks gives each stack's bytes old enough for --min-age
+// and its oldest birth; the cumulative counters come from the stack states.
+#include <algorithm>
+
+#include "tracker.hpp"
+
+namespace memsight::core {
+namespace {
+
+struct LiveTally {
+  uint64_t bytes = 0;
+  uint64_t allocs = 0;
+  uint64_t oldest_born_ns = UINT64_MAX;
+  void add(uint64_t size, uint64_t born_ns, uint64_t cutoff_ns) {
+    oldest_born_ns = std::min(oldest_born_ns, born_ns);
+    if (born_ns > cutoff_ns) return;  // too young for --min-age
+    bytes += size;
+    allocs += 1;
+  }
+};
+
+double seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+}  // namespace
+
+Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
+  const uint64_t cutoff = now_ns >= options.min_age_ns ? now_ns - options.min_age_ns : 0;
+  std::unordered_map<uint64_t, LiveTally> live;
+  live.reserve(stacks_.size());
+  Snapshot snap;
+  snap.time_ns = now_ns;
+  for (const auto& [pid, p] : processes_) {
+    for (const auto& [address, b] : p.blocks) live[b.stack_id].add(b.size, b.born_ns, cutoff);
+    for (const auto& [start, m] : p.mappings.pieces()) live[m.stack_id].add(m.bytes(), m.born_ns, cutoff);
+    ProcessRow row;
+    row.pid = pid;
+    row.outstanding_bytes = p.outstanding_bytes;
+    row.outstanding_allocs = p.outstanding_allocs;
+    row.unmatched_frees = p.unmatched_frees;
+    row.exited = p.exited_ns.has_value();
+    snap.processes.push_back(row);
+  }
+  std::sort(snap.processes.begin(), snap.processes.end(),
+            [](const ProcessRow& a, const ProcessRow& b) { return a.pid < b.pid; });
+
+  for (auto& [id, s] : stacks_) {
+    if (s.allocs == 0) continue;  // a stack record whose births were all lost
+    StackRow row;
+    row.stack_id = id;
+    row.pid = s.pid;
+    const auto tally = live.find(id);
+    if (tally != live.end()) {
+      row.outstanding_bytes = tally->second.bytes;
+      row.outstanding_allocs = tally->second.allocs;
+      const uint64_t ref = processes_[s.pid].exited_ns.value_or(now_ns);
+      const uint64_t born = tally->second.oldest_born_ns;
+      row.oldest_age_s = seconds(ref > born ? ref - born : 0);
+    }
+    row.allocated_bytes = s.allocated_bytes;
+    row.allocs = s.allocs;
+    row.frees = s.frees;
+    if (now_ns > s.last_time_ns) {
+      const double delta = static_cast<double>(s.outstanding_bytes) - static_cast<double>(s.last_outstanding);
+      row.growth_bytes_per_s = delta / seconds(now_ns - s.last_time_ns);
+    }
+    s.last_outstanding = s.outstanding_bytes;
+    s.last_time_ns = now_ns;
+    row.frames = s.frames;
+    row.truncated = s.truncated;
+    snap.stacks.push_back(std::move(row));
+  }
+  std::sort(snap.stacks.begin(), snap.stacks.end(), [](const StackRow& a, const StackRow& b) {
+    if (a.outstanding_bytes != b.outstanding_bytes) return a.outstanding_bytes > b.outstanding_bytes;
+    if (a.allocated_bytes != b.allocated_bytes) return a.allocated_bytes > b.allocated_bytes;
+    return a.stack_id < b.stack_id;
+  });
+  if (options.top && snap.stacks.size() > options.top) snap.stacks.resize(options.top);
+  snap.lost.unmatched_frees = counters_.unmatched_frees;
+  return snap;
+}
+
+}  // namespace memsight::core
