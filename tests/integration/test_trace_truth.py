@@ -1,0 +1,85 @@
+"""memsight trace against ms_workload, whose truth is known exactly: from its start (-- COMMAND) and
+attached mid-run (-p PID)."""
+import os
+import unittest
+
+import harness
+from harness import Tracer, Workload, by_caller
+
+
+WORK = ["--leak", "400", "--leak-size", "1000", "--churn", "3000", "--churn-size", "300",
+        "--cache", "16", "--cache-inserts", "500", "--cache-size", "256"]
+
+
+class TruthChecks:
+    """Assertions shared by the ways of starting a trace."""
+
+    def assert_matches_truth(self, snap, truth, pid):
+        self.assertTrue(snap["final"])
+        self.assertEqual(snap["lost"]["events"], 0, snap["lost"])
+        self.assertEqual(snap["lost"]["truncated_stacks"], 0)
+        got = by_caller(snap, pid)
+        for fn, want in truth["functions"].items():
+            have = got.get(fn, {"bytes": 0, "allocs": 0})
+            with self.subTest(function=fn):
+                self.assertEqual(have["bytes"], want["bytes"], f"{fn}: outstanding bytes")
+        leak = got["leak_block"]["rows"][0]
+        frames = leak["frames"]
+        self.assertEqual(frames[0]["function"], "malloc")
+        self.assertEqual(frames[1]["function"], "leak_block")
+        self.assertEqual(os.path.basename(frames[1]["file"] or ""), "ms_workload.c")
+        self.assertIsInstance(frames[1]["line"], int)
+        names = [f["function"] for f in frames]
+        self.assertIn("main", names, f"the stack reaches main: {names}")
+        self.assertLess(names.index("leak_block"), names.index("main"))
+        self.assertGreaterEqual(got["churn_once"]["allocated"], truth["churn_bytes_total"])
+        self.assertEqual(got["churn_once"]["bytes"], 0)
+        process = [p for p in snap["processes"] if p["pid"] == pid][0]
+        self.assertGreaterEqual(process["outstanding_bytes"],
+                                truth["heap_outstanding_bytes"] + truth["mmap_outstanding_bytes"])
+
+
+class TraceCommand(unittest.TestCase, TruthChecks):
+    def test_command_from_its_first_instruction(self):
+        tracer = Tracer("--", harness.WORKLOAD, *WORK)
+        code, snaps, err = tracer.finish()
+        self.assertEqual(code, 0, err)
+        # The workload's own stdout (its truth line) shares memsight's stdout.
+        truth = [s for s in snaps if "functions" in s][0]
+        final = [s for s in snaps if s.get("schema") == "memsight.snapshot/1"][-1]
+        self.assertEqual(final["lost"]["unmatched_frees"], 0, "traced from the start: every free matches")
+        self.assertIn("exited with status 0", err)
+        self.assert_matches_truth(final, truth, truth["pid"])
+
+    def test_four_threads(self):
+        tracer = Tracer("--", harness.WORKLOAD, "--threads", "4", *WORK)
+        code, snaps, err = tracer.finish()
+        self.assertEqual(code, 0, err)
+        truth = [s for s in snaps if "functions" in s][0]
+        final = [s for s in snaps if s.get("schema") == "memsight.snapshot/1"][-1]
+        self.assertEqual(truth["threads"], 4)
+        self.assert_matches_truth(final, truth, truth["pid"])
+
+
+class TracePid(unittest.TestCase, TruthChecks):
+    def test_attached_mid_run(self):
+        work = Workload("--pre", "200", *WORK)
+        tracer = Tracer("-p", str(work.pid))
+        try:
+            first = tracer.next_snapshot()  # attached: the probes are in place
+            self.assertFalse(first["final"])
+            truth = work.go()
+            self.assertEqual(work.finish(), 0)
+            code, snaps, err = tracer.finish()
+        finally:
+            work.kill()
+            tracer.kill()
+        self.assertEqual(code, 0, err)
+        final = snaps[-1]
+        self.assertGreaterEqual(final["lost"]["unmatched_frees"], truth["pre_freed"],
+                                "the blocks born before attach are reported as unmatched frees")
+        self.assert_matches_truth(final, truth, work.pid)
+
+
+if __name__ == "__main__":
+    harness.main()

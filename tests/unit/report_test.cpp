@@ -1,0 +1,115 @@
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "report/report.hpp"
+
+using namespace memsight;
+
+namespace {
+
+// Knows a few addresses; remembers which ones it was asked about.
+struct FakeSymbols final : core::SymbolSource {
+  std::vector<uint64_t> asked;
+  void note_stack(uint32_t, std::span<const uint64_t>) override {}
+  void forget(uint32_t) override {}
+  std::vector<core::Frame> describe(uint32_t, uint64_t address) override {
+    asked.push_back(address);
+    core::Frame f;
+    f.address = address;
+    if (address == 0x1000) {
+      f.function = "malloc";
+      f.module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+    } else if (address == 0x2000 - 1) {
+      core::Frame inlined;
+      inlined.function = "helper";
+      inlined.file = "/src/app/helper.h";
+      inlined.line = 7;
+      inlined.inlined = true;
+      f.function = "leak_block";
+      f.file = "/src/app/leak.c";
+      f.line = 42;
+      return {inlined, f};
+    }
+    return {f};
+  }
+};
+
+core::Snapshot sample() {
+  core::Snapshot snap;
+  snap.time_ns = 5;
+  snap.lost.unmatched_frees = 3;
+  core::ProcessRow p;
+  p.pid = 42;
+  p.comm = "app";
+  p.outstanding_bytes = 1536;
+  p.outstanding_allocs = 2;
+  snap.processes.push_back(p);
+  core::StackRow row;
+  row.pid = 42;
+  row.outstanding_bytes = 1536;
+  row.outstanding_allocs = 2;
+  row.allocated_bytes = 2048;
+  row.allocs = 3;
+  row.frees = 1;
+  row.oldest_age_s = 1.5;
+  row.growth_bytes_per_s = 100;
+  row.frames = {0x1000, 0x2000, 0x3000};
+  snap.stacks.push_back(row);
+  return snap;
+}
+
+}  // namespace
+
+TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
+  FakeSymbols symbols;
+  const auto line = report::render_json(sample(), {1700000000000000000, 5.0, true, "exact"}, symbols);
+  CHECK(line.find('\n') == std::string::npos);
+  const auto doc = nlohmann::json::parse(line);
+  CHECK(doc["schema"] == "memsight.snapshot/1");
+  CHECK(doc["time_unix_ns"] == 1700000000000000000);
+  CHECK(doc["final"] == true);
+  CHECK(doc["mode"] == "exact");
+  CHECK(doc["lost"] == nlohmann::json{{"events", 0}, {"unmatched_frees", 3}, {"truncated_stacks", 0}});
+  CHECK(doc["processes"][0]["comm"] == "app");
+  CHECK(doc["processes"][0]["rss_anon_bytes"].is_null());  // unknown: null, never invented
+  const auto& stack = doc["stacks"][0];
+  CHECK(stack["outstanding_bytes"] == 1536);
+  CHECK(stack["oldest_age_s"] == 1.5);
+  CHECK(stack["verdict"] == "undecided");
+  const auto& frames = stack["frames"];
+  REQUIRE(frames.size() == 4);  // the inlined frame expands the caller's address
+  CHECK(frames[0]["function"] == "malloc");
+  CHECK(frames[0]["file"].is_null());
+  CHECK(frames[0]["address"] == "0x1000");
+  CHECK(frames[1]["function"] == "helper");
+  CHECK(frames[1]["inlined"] == true);
+  CHECK(frames[2]["function"] == "leak_block");
+  CHECK(frames[2]["line"] == 42);
+  CHECK(frames[2]["address"] == "0x2000");  // shown as the return address it is
+  CHECK(frames[3]["function"].is_null());
+  // frames[0] is looked up as it is; return addresses by their call instruction (address - 1).
+  CHECK(symbols.asked == std::vector<uint64_t>{0x1000, 0x1fff, 0x2fff});
+}
+
+TEST_CASE("text report leads with losses and shows each stack as function (file:line)") {
+  FakeSymbols symbols;
+  const auto text = report::render_text(sample(), {1700000000000000000, 5.0, false, "exact"}, symbols);
+  CHECK(text.find("3 unmatched frees") != std::string::npos);
+  CHECK(text.find("1.50 KiB in 2 blocks") != std::string::npos);
+  CHECK(text.find("malloc (libc.so.6)") != std::string::npos);
+  CHECK(text.find("helper (helper.h:7) [inlined]") != std::string::npos);
+  CHECK(text.find("leak_block (leak.c:42)") != std::string::npos);
+  CHECK(text.find("0x3000") != std::string::npos);
+  CHECK(text.find("final") == std::string::npos);
+}
+
+TEST_CASE("human_bytes") {
+  CHECK(report::human_bytes(0) == "0 B");
+  CHECK(report::human_bytes(1023) == "1023 B");
+  CHECK(report::human_bytes(1024) == "1.00 KiB");
+  CHECK(report::human_bytes(1536 * 1024) == "1.50 MiB");
+  CHECK(report::human_bytes(200.0 * 1024 * 1024) == "200 MiB");
+  CHECK(report::human_bytes(-2048) == "-2.00 KiB");
+}

@@ -1,0 +1,157 @@
+#include "alloc_tracer.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <set>
+
+#include "alloc_trace.skel.h"
+#include "attach/libbpf_log.hpp"
+#include "memsight/abi.h"
+
+namespace memsight::attach {
+namespace {
+
+// The probe table: one row per allocator function. Return probes share one program (ms_ret), which
+// tells the calls apart by what the entry remembered.
+struct ProbeSpec {
+  const char* symbol;
+  const char* entry;  // BPF program for the entry
+  bool returns;       // also probe the return
+  bool required;      // a module without it is not an allocator memsight can use
+};
+
+constexpr ProbeSpec kProbes[] = {
+    {"malloc", "ms_malloc", true, true},          {"calloc", "ms_calloc", true, false},
+    {"realloc", "ms_realloc", true, false},       {"reallocarray", "ms_reallocarr", true, false},
+    {"posix_memalign", "ms_posix_memal", true, false}, {"aligned_alloc", "ms_aligned_allo", true, false},
+    {"memalign", "ms_memalign", true, false},     {"valloc", "ms_valloc", true, false},
+    {"pvalloc", "ms_pvalloc", true, false},       {"mmap", "ms_mmap", true, false},
+    {"mremap", "ms_mremap", true, false},         {"free", "ms_free", false, true},
+    {"munmap", "ms_munmap", false, false},
+};
+
+Error libbpf_error(const std::string& what, int err) {
+  err = err < 0 ? -err : err;
+  if (err == EPERM || err == EACCES)
+    return Error{ExitCode::kPrivilege, fmt::format("{}: {} (memsight needs root, or CAP_BPF and CAP_PERFMON)",
+                                                   what, std::strerror(err))};
+  return Error{ExitCode::kRuntime, fmt::format("{}: {}{}", what, std::strerror(err), libbpf_log_tail())};
+}
+
+int on_sample(void* ctx, void* data, size_t size) {
+  auto* decoder = static_cast<core::Decoder*>(ctx);
+  decoder->decode(std::span(static_cast<const std::byte*>(data), size));
+  return 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& options, core::Decoder& decoder) {
+  capture_libbpf_log();
+  alloc_trace* skel = alloc_trace__open();
+  if (!skel) return tl::unexpected(libbpf_error("cannot open the BPF object", errno));
+  std::unique_ptr<AllocTracer> tracer(new AllocTracer(skel, decoder));
+  skel->rodata->wake_bytes = options.wake_bytes;
+  bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
+  bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
+  bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
+  if (int err = alloc_trace__load(skel)) return tl::unexpected(libbpf_error("cannot load the BPF programs", err));
+  if (auto started = tracer->start_ring(); !started) return tl::unexpected(started.error());
+  tracer->attach_process_events();
+  return tracer;
+}
+
+AllocTracer::~AllocTracer() {
+  for (bpf_link* link : links_) bpf_link__destroy(link);
+  if (ring_) ring_buffer__free(ring_);
+  alloc_trace__destroy(skel_);
+}
+
+Result<void> AllocTracer::start_ring() {
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), on_sample, &decoder_, nullptr);
+  if (!ring_) return tl::unexpected(libbpf_error("cannot set up the ring buffer", errno));
+  return {};
+}
+
+// exec resets a target's state and fork starts a child's: without these tracepoints both go unseen,
+// which is said once, not fatal.
+void AllocTracer::attach_process_events() {
+  for (bpf_program* prog : {skel_->progs.ms_exec, skel_->progs.ms_fork}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      notes_.push_back(fmt::format("tracepoint {} did not attach ({}): exec and fork of targets go unseen",
+                                   bpf_program__name(prog), std::strerror(errno)));
+      continue;
+    }
+    links_.push_back(link);
+  }
+}
+
+Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const AllocatorModule& module) {
+  const uint8_t one = 1;
+  if (bpf_map__update_elem(skel_->maps.targets, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
+    return tl::unexpected(libbpf_error("cannot register the target", errno));
+  std::vector<std::string> notes;
+  std::set<uint64_t> attached;  // entry offsets: glibc's aligned_alloc is memalign, one probe each
+  for (const ProbeSpec& probe : kProbes) {
+    const auto found = module.facts.functions.find(probe.symbol);
+    if (found == module.facts.functions.end()) {
+      if (probe.required)
+        return fail(ExitCode::kTargetMissing, fmt::format("{} defines no {}", module.path, probe.symbol));
+      notes.push_back(fmt::format("{} has no {}: not traced", module.path, probe.symbol));
+      continue;
+    }
+    if (!attached.insert(found->second).second) continue;  // an alias of a function already probed
+    LIBBPF_OPTS(bpf_uprobe_opts, opts);
+    // The return probe first: a call that enters after the entry probe is in place is then sure to
+    // be seen returning, so no call is left half-seen at attach time.
+    for (const bool ret : {true, false}) {
+      if (ret && !probe.returns) continue;
+      opts.retprobe = ret;
+      bpf_program* prog = ret ? skel_->progs.ms_ret
+                              : bpf_object__find_program_by_name(skel_->obj, probe.entry);
+      bpf_link* link = bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(pid), module.open_path.c_str(),
+                                                       found->second, &opts);
+      if (!link) {
+        const int err = errno;
+        if (err == ESRCH) return fail(ExitCode::kTargetMissing, fmt::format("pid {} exited before memsight attached", pid));
+        return tl::unexpected(libbpf_error(fmt::format("cannot attach to {} in {}", probe.symbol, module.path), err));
+      }
+      links_.push_back(link);
+    }
+  }
+  return notes;
+}
+
+Result<int> AllocTracer::poll(int timeout_ms) {
+  const int woke = ring_buffer__poll(ring_, timeout_ms);
+  if (woke < 0 && woke != -EINTR) return tl::unexpected(libbpf_error("ring buffer poll failed", woke));
+  auto rest = drain();  // records written with BPF_RB_NO_WAKEUP wake nobody: take them on this tick
+  if (!rest) return rest;
+  return (woke > 0 ? woke : 0) + *rest;
+}
+
+Result<int> AllocTracer::drain() {
+  const int n = ring_buffer__consume(ring_);
+  if (n < 0 && n != -EINTR) return tl::unexpected(libbpf_error("ring buffer read failed", n));
+  return n > 0 ? n : 0;
+}
+
+BpfLosses AllocTracer::losses() const {
+  const int cpus = libbpf_num_possible_cpus();
+  std::vector<uint64_t> values(cpus > 0 ? cpus : 1);
+  uint64_t sums[MS_CNT_COUNT] = {};
+  for (uint32_t key = 0; key < MS_CNT_COUNT; ++key) {
+    if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), values.data(),
+                             values.size() * sizeof(uint64_t), 0) == 0)
+      for (uint64_t v : values) sums[key] += v;
+  }
+  return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
+                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED]};
+}
+
+}  // namespace memsight::attach

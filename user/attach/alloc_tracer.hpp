@@ -1,0 +1,65 @@
+// The only code that touches libbpf for exact tracing: open, size and load the BPF object, attach the
+// probe table to each target's allocator, drain the ring buffer into the decoder, read loss counters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attach/target.hpp"
+#include "core/decoder.hpp"
+#include "core/error.hpp"
+
+struct alloc_trace;
+struct ring_buffer;
+struct bpf_link;
+
+namespace memsight::attach {
+
+struct TracerOptions {
+  uint32_t ring_bytes = 32u << 20;     // ring buffer size (power of two)
+  uint32_t wake_bytes = 4u << 20;      // wake the consumer when this much waits; else it drains on a timer
+  uint32_t max_threads = 16384;        // calls in flight at once (one per thread inside an allocator)
+  uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
+};
+
+// BPF-side losses (abi.h MS_CNT_*), summed over CPUs.
+struct BpfLosses {
+  uint64_t ringbuf_full = 0;
+  uint64_t inflight_full = 0;
+  uint64_t stack_truncated = 0;
+  uint64_t inflight_stale = 0;
+  uint64_t nested = 0;
+  uint64_t stack_failed = 0;
+};
+
+class AllocTracer {
+ public:
+  static Result<std::unique_ptr<AllocTracer>> open(const TracerOptions& options, core::Decoder& decoder);
+  ~AllocTracer();
+
+  // Attaches every allocator function the module defines, scoped to `pid`. Returns notes for the user
+  // (functions this allocator lacks, entry points shared by two names).
+  Result<std::vector<std::string>> attach(uint32_t pid, const AllocatorModule& module);
+  // Waits up to timeout_ms for a wake-up, then drains everything waiting. Returns records consumed.
+  Result<int> poll(int timeout_ms);
+  // Drains everything waiting without blocking.
+  Result<int> drain();
+  BpfLosses losses() const;
+  // Notes from start-up (exec/fork tracepoints that did not attach).
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  AllocTracer(alloc_trace* skel, core::Decoder& decoder) : skel_(skel), decoder_(decoder) {}
+  Result<void> start_ring();
+  void attach_process_events();
+
+  alloc_trace* skel_ = nullptr;
+  core::Decoder& decoder_;
+  ring_buffer* ring_ = nullptr;
+  std::vector<bpf_link*> links_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace memsight::attach

@@ -1,0 +1,47 @@
+#include "libbpf_log.hpp"
+
+#include <bpf/libbpf.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+
+namespace memsight::attach {
+namespace {
+
+constexpr size_t kKeptLines = 12;
+std::deque<std::string> g_lines;  // libbpf logs from the thread that calls it; memsight uses one
+bool g_echo = false;
+
+int on_libbpf_message(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG && !g_echo) return 0;
+  char line[1024];
+  va_list copy;
+  va_copy(copy, args);
+  const int n = vsnprintf(line, sizeof(line), format, copy);
+  va_end(copy);
+  if (n <= 0) return 0;
+  std::string text(line);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  if (g_echo) fprintf(stderr, "libbpf: %s\n", text.c_str());
+  g_lines.push_back(std::move(text));
+  if (g_lines.size() > kKeptLines) g_lines.pop_front();
+  return 0;
+}
+
+}  // namespace
+
+void capture_libbpf_log() {
+  const char* debug = getenv("MEMSIGHT_DEBUG");
+  g_echo = debug && *debug && *debug != '0';
+  libbpf_set_print(on_libbpf_message);
+}
+
+std::string libbpf_log_tail() {
+  std::string tail;
+  for (const auto& line : g_lines) tail += "\n  libbpf: " + line;
+  return tail;
+}
+
+}  // namespace memsight::attach

@@ -1,0 +1,20 @@
+// memsight: tells a memory leak from an overflow on live Linux processes.
+#include <fmt/format.h>
+
+#include "cli/options.hpp"
+#include "cli/trace_command.hpp"
+
+int main(int argc, char** argv) {
+  using memsight::cli::Invocation;
+  auto inv = memsight::cli::parse_command_line(std::vector<std::string>(argv, argv + argc));
+  if (!inv) {
+    fmt::print(stderr, "memsight: {}\n", inv.error().message);
+    return static_cast<int>(inv.error().code);
+  }
+  switch (inv->kind) {
+    case Invocation::Kind::kInfo: fmt::print("{}\n", inv->info); return 0;
+    case Invocation::Kind::kDemo: return memsight::cli::run_demo();
+    case Invocation::Kind::kTrace: return memsight::cli::run_trace(inv->trace);
+  }
+  return 1;
+}

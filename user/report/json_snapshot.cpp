@@ -1,0 +1,69 @@
+// memsight.snapshot/1 (architecture.md): unknown values are null, never invented; `lost` is always
+// present.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "report.hpp"
+
+namespace memsight::report {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <typename T>
+Json or_null(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+Json frame_json(const core::Frame& f) {
+  return Json{{"address", fmt::format("{:#x}", f.address)},
+              {"function", or_null(f.function)},
+              {"module", or_null(f.module)},
+              {"file", or_null(f.file)},
+              {"line", or_null(f.line)},
+              {"inlined", f.inlined}};
+}
+
+Json stack_json(const core::StackRow& row, core::SymbolSource& symbols) {
+  Json frames = Json::array();
+  for (const auto& f : frames_of(row, symbols)) frames.push_back(frame_json(f));
+  return Json{{"pid", row.pid},
+              {"outstanding_bytes", row.outstanding_bytes},
+              {"outstanding_allocs", row.outstanding_allocs},
+              {"allocated_bytes", row.allocated_bytes},
+              {"allocs", row.allocs},
+              {"frees", row.frees},
+              {"oldest_age_s", or_null(row.oldest_age_s)},
+              {"growth_bytes_per_s", row.growth_bytes_per_s},
+              {"verdict", "undecided"},  // per-stack verdicts need history: `memsight record`
+              {"frames", std::move(frames)}};
+}
+
+}  // namespace
+
+std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta, core::SymbolSource& symbols) {
+  Json processes = Json::array();
+  for (const auto& p : snap.processes)
+    processes.push_back(Json{{"pid", p.pid},
+                             {"comm", or_null(p.comm)},
+                             {"outstanding_bytes", p.outstanding_bytes},
+                             {"outstanding_allocs", p.outstanding_allocs},
+                             {"rss_anon_bytes", or_null(p.rss_anon_bytes)}});
+  Json stacks = Json::array();
+  for (const auto& row : snap.stacks) stacks.push_back(stack_json(row, symbols));
+  Json doc{{"schema", "memsight.snapshot/1"},
+           {"time_unix_ns", meta.time_unix_ns},
+           {"interval_s", meta.interval_s},
+           {"final", meta.final},
+           {"mode", meta.mode},
+           {"lost",
+            Json{{"events", snap.lost.events},
+                 {"unmatched_frees", snap.lost.unmatched_frees},
+                 {"truncated_stacks", snap.lost.truncated_stacks}}},
+           {"processes", std::move(processes)},
+           {"stacks", std::move(stacks)}};
+  return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace memsight::report

@@ -1,0 +1,81 @@
+// The text report: a header with the losses, the processes, then each stack, biggest first.
+#include <fmt/format.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "report.hpp"
+
+namespace memsight::report {
+namespace {
+
+std::string count(uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string clock_time(uint64_t unix_ns) {
+  const time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// "leak_block (workload.c:42)", "malloc (libc.so.6)", "0x7f12... (libfoo.so)", "0x401136".
+std::string frame_line(const core::Frame& f) {
+  std::string what = f.function ? *f.function : fmt::format("{:#x}", f.address);
+  std::string where;
+  if (f.file) {
+    where = std::filesystem::path(*f.file).filename().string();
+    if (f.line) where += fmt::format(":{}", *f.line);
+  } else if (f.module) {
+    where = std::filesystem::path(*f.module).filename().string();
+  }
+  if (!where.empty()) what += " (" + where + ")";
+  if (f.inlined) what += " [inlined]";
+  return what;
+}
+
+void render_processes(std::string& out, const core::Snapshot& snap) {
+  out += fmt::format("{:>8}  {:<16} {:>12} {:>10} {:>12} {:>10}\n", "PID", "COMM", "OUTSTANDING", "BLOCKS",
+                     "RSS ANON", "UNMATCHED");
+  for (const auto& p : snap.processes) {
+    out += fmt::format("{:>8}  {:<16} {:>12} {:>10} {:>12} {:>10}{}\n", p.pid, p.comm.value_or("?"),
+                       human_bytes(static_cast<double>(p.outstanding_bytes)), count(p.outstanding_allocs),
+                       p.rss_anon_bytes ? human_bytes(static_cast<double>(*p.rss_anon_bytes)) : "-",
+                       count(p.unmatched_frees), p.exited ? "  (exited)" : "");
+  }
+}
+
+void render_stack(std::string& out, size_t rank, const core::StackRow& row, core::SymbolSource& symbols) {
+  const std::string age = row.oldest_age_s ? fmt::format("oldest {:.1f} s", *row.oldest_age_s) : "none live";
+  const std::string growth = fmt::format("{}{}/s", row.growth_bytes_per_s >= 0 ? "+" : "",
+                                         human_bytes(row.growth_bytes_per_s));
+  out += fmt::format("\n#{:<3} {} in {} blocks · {} · {} · {} allocs, {} frees · pid {}\n", rank,
+                     human_bytes(static_cast<double>(row.outstanding_bytes)), count(row.outstanding_allocs), age,
+                     growth, count(row.allocs), count(row.frees), row.pid);
+  for (const auto& f : frames_of(row, symbols)) out += "       " + frame_line(f) + "\n";
+  if (row.truncated) out += "       ... (stack truncated at the frame limit)\n";
+}
+
+}  // namespace
+
+std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta, core::SymbolSource& symbols) {
+  std::string out = fmt::format("memsight trace · {} · {} mode · every {:.1f} s{}\n", clock_time(meta.time_unix_ns),
+                                meta.mode, meta.interval_s, meta.final ? " · final" : "");
+  out += fmt::format("lost: {} events, {} unmatched frees, {} truncated stacks\n\n", count(snap.lost.events),
+                     count(snap.lost.unmatched_frees), count(snap.lost.truncated_stacks));
+  render_processes(out, snap);
+  size_t rank = 0;
+  for (const auto& row : snap.stacks) render_stack(out, ++rank, row, symbols);
+  if (snap.stacks.empty()) out += "\n(no allocations seen yet)\n";
+  return out;
+}
+
+}  // namespace memsight::report
