@@ -237,7 +237,9 @@ static __always_inline __u64 send_stack(void *ctx, __u64 entry_ip)
 	s->_pad = 0;
 	if (size > sizeof(*s))
 		return 0;
-	if (bpf_ringbuf_output(&events, s, size, wake_flags())) {
+	/* A new stack wakes the consumer at once: it must read the process's maps while the process is
+	 * alive (a short-lived one may be gone by the next timer tick). New stacks are rare. */
+	if (bpf_ringbuf_output(&events, s, size, BPF_RB_FORCE_WAKEUP)) {
 		count(MS_CNT_RINGBUF_FULL);
 		return 0;
 	}
@@ -322,7 +324,8 @@ int BPF_PROG(ms_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	fill_header(&h, MS_REC_EXEC, sizeof(h));
-	emit(&h, sizeof(h));
+	if (bpf_ringbuf_output(&events, &h, sizeof(h), BPF_RB_FORCE_WAKEUP)) /* as for stacks */
+		count(MS_CNT_RINGBUF_FULL);
 	return 0;
 }
 

@@ -14,7 +14,9 @@ WORK = ["--leak", "400", "--leak-size", "1000", "--churn", "3000", "--churn-size
 class TruthChecks:
     """Assertions shared by the ways of starting a trace."""
 
-    def assert_matches_truth(self, snap, truth, pid):
+    def assert_matches_truth(self, snap, truth, pid, root="main"):
+        """root: the outermost function of the program that the leak stack must reach (a thread's
+        stack starts at its start routine, not main)."""
         self.assertTrue(snap["final"])
         self.assertEqual(snap["lost"]["events"], 0, snap["lost"])
         self.assertEqual(snap["lost"]["truncated_stacks"], 0)
@@ -30,8 +32,8 @@ class TruthChecks:
         self.assertEqual(os.path.basename(frames[1]["file"] or ""), "ms_workload.c")
         self.assertIsInstance(frames[1]["line"], int)
         names = [f["function"] for f in frames]
-        self.assertIn("main", names, f"the stack reaches main: {names}")
-        self.assertLess(names.index("leak_block"), names.index("main"))
+        self.assertIn(root, names, f"the stack reaches {root}: {names}")
+        self.assertLess(names.index("leak_block"), names.index(root))
         self.assertGreaterEqual(got["churn_once"]["allocated"], truth["churn_bytes_total"])
         self.assertEqual(got["churn_once"]["bytes"], 0)
         process = [p for p in snap["processes"] if p["pid"] == pid][0]
@@ -58,7 +60,8 @@ class TraceCommand(unittest.TestCase, TruthChecks):
         truth = [s for s in snaps if "functions" in s][0]
         final = [s for s in snaps if s.get("schema") == "memsight.snapshot/1"][-1]
         self.assertEqual(truth["threads"], 4)
-        self.assert_matches_truth(final, truth, truth["pid"])
+        self.assert_matches_truth(final, truth, truth["pid"], root="worker_main")
+        self.assertEqual(len(by_caller(final)["leak_block"]["rows"]), 1, "4 threads, one stack")
 
 
 class TracePid(unittest.TestCase, TruthChecks):

@@ -11,22 +11,23 @@ namespace {
 
 // Knows a few addresses; remembers which ones it was asked about.
 struct FakeSymbols final : core::SymbolSource {
-  std::vector<uint64_t> asked;
+  std::vector<std::pair<uint64_t, core::AddressKind>> asked;
   void note_stack(uint32_t, std::span<const uint64_t>) override {}
   void forget(uint32_t) override {}
-  std::vector<core::Frame> describe(uint32_t, uint64_t address) override {
-    asked.push_back(address);
+  std::vector<core::Frame> describe(uint32_t, uint64_t address, core::AddressKind kind) override {
+    asked.emplace_back(address, kind);
     core::Frame f;
     f.address = address;
     if (address == 0x1000) {
       f.function = "malloc";
       f.module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
-    } else if (address == 0x2000 - 1) {
+    } else if (address == 0x2000) {
       core::Frame inlined;
       inlined.function = "helper";
       inlined.file = "/src/app/helper.h";
       inlined.line = 7;
       inlined.inlined = true;
+      inlined.address = address;
       f.function = "leak_block";
       f.file = "/src/app/leak.c";
       f.line = 42;
@@ -89,8 +90,10 @@ TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
   CHECK(frames[2]["line"] == 42);
   CHECK(frames[2]["address"] == "0x2000");  // shown as the return address it is
   CHECK(frames[3]["function"].is_null());
-  // frames[0] is looked up as it is; return addresses by their call instruction (address - 1).
-  CHECK(symbols.asked == std::vector<uint64_t>{0x1000, 0x1fff, 0x2fff});
+  // frames[0] is looked up as it is; return addresses by their call instruction.
+  using K = core::AddressKind;
+  CHECK(symbols.asked == std::vector<std::pair<uint64_t, K>>{{0x1000, K::kExact}, {0x2000, K::kReturn},
+                                                              {0x3000, K::kReturn}});
 }
 
 TEST_CASE("text report leads with losses and shows each stack as function (file:line)") {

@@ -235,10 +235,17 @@ int main(int argc, char **argv) {
   if (sync) { printf("ready %ld\n", (long)getpid()); fflush(stdout); wait_stdin(); }
   for (uint64_t i = 0; i < pre_n; i++) free(g_pre[i]);  // unmatched frees for a late tracer
 
+  // The churn phase's own time (single-threaded runs): benchmarks divide it by the pairs.
+  struct timespec churn_start = {0, 0}, churn_end = {0, 0};
   // One arena for all threads: otherwise glibc mmaps a 64 MiB arena per thread,
   // and leak_mapping's 3 pages would not be the only mapping made after the handshake.
   if (threads) { mallopt(M_ARENA_MAX, 1); run_threads((unsigned)threads, leak_n, leak_s, churn_n, churn_s); }
-  else if (!seconds) { run_leaks(leak_n, leak_s); run_churn(churn_n, churn_s); }
+  else if (!seconds) {
+    run_leaks(leak_n, leak_s);
+    clock_gettime(CLOCK_MONOTONIC, &churn_start);
+    run_churn(churn_n, churn_s);
+    clock_gettime(CLOCK_MONOTONIC, &churn_end);
+  }
   const int leaking = leak_n > 0, churning = churn_n > 0;
   int huge_failed = 0;
   uint64_t gb = leaking ? (uint64_t)GROW_START << GROW_STEPS : 0, mb = leaking ? MAP_PAGES * page : 0;
@@ -275,6 +282,7 @@ int main(int argc, char **argv) {
   kv("pre_freed", pre_n); kv("pre_bytes", pre_n * PRE_SIZE);
   kv("heap_outstanding_bytes", leaked_b + kb); kv("heap_outstanding_allocs", leaked_a + cache_live);
   kv("mmap_outstanding_bytes", mb);
+  kv("churn_ns", (uint64_t)(churn_end.tv_sec - churn_start.tv_sec) * 1000000000ull + churn_end.tv_nsec - churn_start.tv_nsec);
   printf("\"functions\": {");  // outstanding at the end, per allocating function
   fn("leak_block", lb, leak_n, ", "); fn("leak_calloc", cb, calloc_n, ", "); fn("leak_mapping", mb, leaking, ", ");
   fn("grow_buffer", gb, leaking, ", "); fn("cache_insert", kb, cache_live, ", "); fn("churn_once", 0, 0, ", ");

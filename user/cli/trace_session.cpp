@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fmt/format.h>
 
 #include "attach/preflight.hpp"
@@ -93,7 +94,7 @@ Result<void> TraceSession::launch_command() {
   if (!launched) return tl::unexpected(launched.error());
   command_.emplace(std::move(*launched));
   const uint32_t pid = static_cast<uint32_t>(command_->pid());
-  watch(pid, options_.command.front());
+  watch(pid, std::filesystem::path(*executable).filename().string().substr(0, 15));  // as comm will say
   auto notes = tracer_->attach(pid, *module);
   if (!notes) {
     command_->abandon();

@@ -9,6 +9,10 @@
 
 namespace memsight::core {
 
+// How an address of a stack is to be named: frames[0] is where the allocator was entered (exact); the
+// others are return addresses, whose call instruction is the byte before them (return).
+enum class AddressKind { kExact, kReturn };
+
 class SymbolSource {
  public:
   virtual ~SymbolSource() = default;
@@ -17,7 +21,8 @@ class SymbolSource {
   virtual void note_stack(uint32_t pid, std::span<const uint64_t> addresses) = 0;
   // The frames for one address noted earlier: inlined frames first (innermost), then the function
   // that contains them. Never empty: an address nothing is known of gives one frame with the address only.
-  virtual std::vector<Frame> describe(uint32_t pid, uint64_t address) = 0;
+  // The frames keep `address` as it is; a kReturn address is named by the call before it.
+  virtual std::vector<Frame> describe(uint32_t pid, uint64_t address, AddressKind kind = AddressKind::kExact) = 0;
   // The process replaced its image (exec): addresses noted before mean nothing now; drop them.
   // (A process that exits is not forgotten: its final snapshot is still described.)
   virtual void forget(uint32_t pid) = 0;

@@ -7,12 +7,8 @@ namespace memsight::report {
 std::vector<core::Frame> frames_of(const core::StackRow& row, core::SymbolSource& symbols) {
   std::vector<core::Frame> out;
   for (size_t i = 0; i < row.frames.size(); ++i) {
-    const uint64_t address = row.frames[i];
-    const uint64_t lookup = i == 0 || address == 0 ? address : address - 1;
-    for (core::Frame f : symbols.describe(row.pid, lookup)) {
-      f.address = address;
-      out.push_back(std::move(f));
-    }
+    const auto kind = i == 0 ? core::AddressKind::kExact : core::AddressKind::kReturn;
+    for (core::Frame f : symbols.describe(row.pid, row.frames[i], kind)) out.push_back(std::move(f));
   }
   return out;
 }

@@ -19,7 +19,7 @@ struct SnapshotMeta {
 };
 
 // The frames of a stack row for reports: frames[0] is the allocator entry; the others are return
-// addresses, named by the call instruction just before them (address - 1) but shown as they are.
+// addresses, named by the call instruction just before them but shown as they are.
 std::vector<core::Frame> frames_of(const core::StackRow& row, core::SymbolSource& symbols);
 
 // One JSON object on one line, no newline at the end.
