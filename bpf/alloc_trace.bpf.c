@@ -30,8 +30,10 @@ static __always_inline struct call *live_call(__u64 id, __u64 sp)
 
 	if (!c)
 		return 0;
-	if (sp < c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns)
-		return c; /* we are deeper in the stack: nested inside it */
+	/* Deeper in the stack (a lower sp) is a call made from inside it; the same sp is a tail call from
+	 * it (new[] jumps to new, realloc(NULL, n) to malloc): both belong to the outer call. */
+	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns)
+		return c;
 	bpf_map_delete_elem(&inflight, &id);
 	count(MS_CNT_INFLIGHT_STALE);
 	return 0;
@@ -91,6 +93,15 @@ SEC("uprobe")
 int BPF_UPROBE(ms_malloc, __u64 size)
 {
 	return remember(ctx, MS_FN_MALLOC, size, 0), 0;
+}
+
+/* operator new in all its variants: the size is the first argument. Probing it (not only the malloc
+ * it calls) makes the caller of `new` the direct caller: libstdc++ has no frame pointers, so a walk
+ * from inside it would skip that frame. */
+SEC("uprobe")
+int BPF_UPROBE(ms_new, __u64 size)
+{
+	return remember(ctx, MS_FN_NEW, size, 0), 0;
 }
 
 SEC("uprobe")

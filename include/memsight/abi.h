@@ -47,7 +47,8 @@
 #define MS_FN_MMAP 11
 #define MS_FN_MUNMAP 12
 #define MS_FN_MREMAP 13
-#define MS_FN_COUNT 14
+#define MS_FN_NEW 14 /* C++ operator new, new[], their nothrow and aligned variants (libstdc++) */
+#define MS_FN_COUNT 15
 
 /* ms_stack.flags */
 #define MS_STACK_TRUNCATED 1 /* the walk filled every slot: outer frames may be missing */

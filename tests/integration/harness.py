@@ -15,6 +15,7 @@ SKIP = 77  # CTest SKIP_RETURN_CODE: the privilege is truly absent
 
 MEMSIGHT = os.environ.get("MEMSIGHT", "memsight")
 WORKLOAD = os.environ.get("MS_WORKLOAD", "ms_workload")
+CXX_WORKLOAD = os.environ.get("MS_CXX_WORKLOAD", "ms_cxx_workload")
 SPIN = os.environ.get("MS_SPIN", "ms_spin")
 NO_MALLOC = os.environ.get("MS_NO_MALLOC", "ms_no_malloc")
 
@@ -108,9 +109,12 @@ def run_memsight(*args, timeout_s=120, **kw):
 
 
 def caller(stack):
-    """The function of frames[1], the allocator's direct caller."""
-    frames = stack["frames"]
-    return frames[1]["function"] if len(frames) > 1 else None
+    """The function that called the allocator: the first frame after frames[0] that is not an inlined
+    expansion (frames[1] itself for code without inlining at the call)."""
+    for frame in stack["frames"][1:]:
+        if not frame["inlined"]:
+            return frame["function"]
+    return None
 
 
 def by_caller(snapshot, pid=None):

@@ -29,6 +29,7 @@ class TruthChecks:
         frames = leak["frames"]
         self.assertEqual(frames[0]["function"], "malloc")
         self.assertEqual(frames[1]["function"], "leak_block")
+        self.assertFalse(frames[1]["inlined"])
         self.assertEqual(os.path.basename(frames[1]["file"] or ""), "ms_workload.c")
         self.assertIsInstance(frames[1]["line"], int)
         names = [f["function"] for f in frames]
@@ -62,6 +63,38 @@ class TraceCommand(unittest.TestCase, TruthChecks):
         self.assertEqual(truth["threads"], 4)
         self.assert_matches_truth(final, truth, truth["pid"], root="worker_main")
         self.assertEqual(len(by_caller(final)["leak_block"]["rows"]), 1, "4 threads, one stack")
+
+
+class TraceCxx(unittest.TestCase):
+    """operator new is probed itself: the caller of `new` is the direct caller, even though libstdc++
+    has no frame pointers to walk through."""
+
+    def test_operator_new_callers(self):
+        work = Workload("--leak", "300", "--churn", "2000", program=harness.CXX_WORKLOAD)
+        tracer = Tracer("-p", str(work.pid))
+        try:
+            tracer.next_snapshot()
+            truth = work.go()
+            self.assertEqual(work.finish(), 0)
+            code, snaps, err = tracer.finish()
+        finally:
+            work.kill()
+            tracer.kill()
+        self.assertEqual(code, 0, err)
+        final = snaps[-1]
+        self.assertEqual(final["lost"]["events"], 0)
+        got = by_caller(final, work.pid)
+        for fn, want in truth["functions"].items():
+            name = f"(anonymous namespace)::{fn}()"
+            with self.subTest(function=fn):
+                self.assertEqual(got.get(name, {"bytes": 0})["bytes"], want["bytes"], name)
+        node = got["(anonymous namespace)::leak_node()"]["rows"][0]["frames"]
+        self.assertEqual(node[0]["function"], "operator new(unsigned long)")
+        self.assertEqual(node[1]["function"], "(anonymous namespace)::leak_node()")
+        self.assertEqual(os.path.basename(node[1]["file"]), "ms_cxx_workload.cpp")
+        self.assertIn("main", [f["function"] for f in node])
+        churn = got["(anonymous namespace)::churn_node()"]
+        self.assertEqual(churn["allocated"], 120 * truth["churn_pairs"])
 
 
 class TracePid(unittest.TestCase, TruthChecks):

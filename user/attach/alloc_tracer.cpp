@@ -18,6 +18,7 @@ namespace {
 // The probe table: one row per allocator function. Return probes share one program (ms_ret), which
 // tells the calls apart by what the entry remembered.
 struct ProbeSpec {
+  Library library;
   const char* symbol;
   const char* entry;  // BPF program for the entry
   bool returns;       // also probe the return
@@ -25,13 +26,28 @@ struct ProbeSpec {
 };
 
 constexpr ProbeSpec kProbes[] = {
-    {"malloc", "ms_malloc", true, true},          {"calloc", "ms_calloc", true, false},
-    {"realloc", "ms_realloc", true, false},       {"reallocarray", "ms_reallocarr", true, false},
-    {"posix_memalign", "ms_posix_memal", true, false}, {"aligned_alloc", "ms_aligned_allo", true, false},
-    {"memalign", "ms_memalign", true, false},     {"valloc", "ms_valloc", true, false},
-    {"pvalloc", "ms_pvalloc", true, false},       {"mmap", "ms_mmap", true, false},
-    {"mremap", "ms_mremap", true, false},         {"free", "ms_free", false, true},
-    {"munmap", "ms_munmap", false, false},
+    {Library::kLibc, "malloc", "ms_malloc", true, true},
+    {Library::kLibc, "calloc", "ms_calloc", true, false},
+    {Library::kLibc, "realloc", "ms_realloc", true, false},
+    {Library::kLibc, "reallocarray", "ms_reallocarr", true, false},
+    {Library::kLibc, "posix_memalign", "ms_posix_memal", true, false},
+    {Library::kLibc, "aligned_alloc", "ms_aligned_allo", true, false},
+    {Library::kLibc, "memalign", "ms_memalign", true, false},
+    {Library::kLibc, "valloc", "ms_valloc", true, false},
+    {Library::kLibc, "pvalloc", "ms_pvalloc", true, false},
+    {Library::kLibc, "mmap", "ms_mmap", true, false},
+    {Library::kLibc, "mremap", "ms_mremap", true, false},
+    {Library::kLibc, "free", "ms_free", false, true},
+    {Library::kLibc, "munmap", "ms_munmap", false, false},
+    // operator delete ends in free, which is probed: only the allocating side is needed here.
+    {Library::kLibstdcxx, "_Znwm", "ms_new", true, false},
+    {Library::kLibstdcxx, "_Znam", "ms_new", true, false},
+    {Library::kLibstdcxx, "_ZnwmRKSt9nothrow_t", "ms_new", true, false},
+    {Library::kLibstdcxx, "_ZnamRKSt9nothrow_t", "ms_new", true, false},
+    {Library::kLibstdcxx, "_ZnwmSt11align_val_t", "ms_new", true, false},
+    {Library::kLibstdcxx, "_ZnamSt11align_val_t", "ms_new", true, false},
+    {Library::kLibstdcxx, "_ZnwmSt11align_val_tRKSt9nothrow_t", "ms_new", true, false},
+    {Library::kLibstdcxx, "_ZnamSt11align_val_tRKSt9nothrow_t", "ms_new", true, false},
 };
 
 Error libbpf_error(const std::string& what, int err) {
@@ -98,11 +114,13 @@ Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const Allocat
   std::vector<std::string> notes;
   std::set<uint64_t> attached;  // entry offsets: glibc's aligned_alloc is memalign, one probe each
   for (const ProbeSpec& probe : kProbes) {
+    if (probe.library != module.library) continue;
     const auto found = module.facts.functions.find(probe.symbol);
     if (found == module.facts.functions.end()) {
       if (probe.required)
         return fail(ExitCode::kTargetMissing, fmt::format("{} defines no {}", module.path, probe.symbol));
-      notes.push_back(fmt::format("{} has no {}: not traced", module.path, probe.symbol));
+      if (probe.library == Library::kLibc)
+        notes.push_back(fmt::format("{} has no {}: not traced", module.path, probe.symbol));
       continue;
     }
     if (!attached.insert(found->second).second) continue;  // an alias of a function already probed

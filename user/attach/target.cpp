@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -15,24 +17,48 @@
 namespace memsight::attach {
 namespace {
 
+bool has_prefix(const std::string& path, const char* prefix) {
+  return std::filesystem::path(path).filename().string().rfind(prefix, 0) == 0;
+}
+
 bool is_libc(const std::string& path) {
   const std::string base = std::filesystem::path(path).filename();
   return base.rfind("libc.so", 0) == 0 || (base.rfind("libc-", 0) == 0 && base.ends_with(".so"));
 }
 
-bool has_allocator(const ElfFacts& facts) {
-  return facts.functions.count("malloc") && facts.functions.count("free");
+bool defines_any(const ElfFacts& facts, Library library) {
+  if (library == Library::kLibc) return facts.functions.count("malloc") && facts.functions.count("free");
+  return !facts.functions.empty();
+}
+
+// The module at `open_path` as a library of that kind, if it defines what memsight probes there.
+std::optional<AllocatorModule> probe_module(Library library, const std::string& path, const std::string& open_path) {
+  auto facts = read_elf_facts(open_path, probed_symbols(library));
+  if (!facts || !defines_any(*facts, library)) return std::nullopt;
+  return AllocatorModule{library, path, open_path, *facts};
+}
+
+// libstdc++ as mapped in `maps`, opened under `root` ("" for memsight's own).
+std::optional<AllocatorModule> find_libstdcxx(const symbolize::ParsedMaps& maps, const std::string& root) {
+  for (const auto& m : maps.mappings)
+    if (m.file_backed() && has_prefix(m.path, "libstdc++.so"))
+      return probe_module(Library::kLibstdcxx, m.path, root + m.path);
+  return std::nullopt;
 }
 
 std::string proc_path(uint32_t pid, const std::string& leaf) { return fmt::format("/proc/{}/{}", pid, leaf); }
 
 }  // namespace
 
-const std::vector<std::string>& allocator_symbols() {
-  static const std::vector<std::string> names = {
+const std::vector<std::string>& probed_symbols(Library library) {
+  static const std::vector<std::string> libc = {
       "malloc", "calloc", "realloc", "reallocarray", "free",  "posix_memalign", "aligned_alloc",
       "memalign", "valloc", "pvalloc", "mmap", "munmap", "mremap"};
-  return names;
+  // operator new, new[]; nothrow; aligned (C++17); aligned nothrow.
+  static const std::vector<std::string> libstdcxx = {
+      "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+      "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t"};
+  return library == Library::kLibc ? libc : libstdcxx;
 }
 
 Result<Target> find_target(uint32_t pid) {
@@ -51,28 +77,33 @@ Result<Target> find_target(uint32_t pid) {
   const std::string root = proc_path(pid, "root");
   std::vector<std::string> looked;
   for (const auto& m : maps->mappings) {
-    if (!m.file_backed() || !is_libc(m.path)) continue;
-    auto facts = read_elf_facts(root + m.path, allocator_symbols());
-    if (facts && has_allocator(*facts)) {
-      target.allocator = AllocatorModule{m.path, root + m.path, *facts};
-      return target;
+    if (!m.file_backed() || !is_libc(m.path) || std::find(looked.begin(), looked.end(), m.path) != looked.end())
+      continue;
+    if (auto libc = probe_module(Library::kLibc, m.path, root + m.path)) {
+      target.modules.push_back(std::move(*libc));
+      break;
     }
     looked.push_back(m.path);
   }
-  if (n > 0) {
+  if (target.modules.empty() && n > 0) {
     const std::string exe_path(exe, static_cast<size_t>(n));
-    auto facts = read_elf_facts(proc_path(pid, "exe"), allocator_symbols());
-    if (facts && has_allocator(*facts)) {
-      target.allocator = AllocatorModule{exe_path, proc_path(pid, "exe"), *facts};
+    if (auto own = probe_module(Library::kLibc, exe_path, proc_path(pid, "exe"))) {
+      target.modules.push_back(std::move(*own));
+      if (auto cxx = probe_module(Library::kLibstdcxx, exe_path, proc_path(pid, "exe")))
+        target.modules.push_back(std::move(*cxx));
       return target;
     }
     looked.push_back(exe_path);
   }
-  return fail(ExitCode::kTargetMissing,
-              fmt::format("pid {} ({}): no allocator memsight can probe: looked for malloc and free in "
-                          "glibc's libc.so.6 and in the executable ({}); programs with their own allocator "
-                          "(Go, static binaries without malloc) are not supported yet",
-                          pid, target.comm, looked.empty() ? "nothing mapped" : fmt::format("{}", fmt::join(looked, ", "))));
+  if (target.modules.empty())
+    return fail(ExitCode::kTargetMissing,
+                fmt::format("pid {} ({}): no allocator memsight can probe: looked for malloc and free in "
+                            "glibc's libc.so.6 and in the executable ({}); programs with their own allocator "
+                            "(Go, static binaries without malloc) are not supported yet",
+                            pid, target.comm,
+                            looked.empty() ? "nothing mapped" : fmt::format("{}", fmt::join(looked, ", "))));
+  if (auto cxx = find_libstdcxx(*maps, root)) target.modules.push_back(std::move(*cxx));
+  return target;
 }
 
 Result<std::string> resolve_command(const std::string& name) {
@@ -94,22 +125,31 @@ Result<std::string> resolve_command(const std::string& name) {
   return fail(ExitCode::kTargetMissing, fmt::format("command not found: {} (searched PATH)", name));
 }
 
-Result<AllocatorModule> allocator_for_command(const std::string& executable) {
-  auto facts = read_elf_facts(executable, allocator_symbols());
+Result<std::vector<AllocatorModule>> modules_for_command(const std::string& executable) {
+  auto facts = read_elf_facts(executable, probed_symbols(Library::kLibc));
   if (!facts) return tl::unexpected(facts.error());
+  std::vector<AllocatorModule> modules;
   if (!facts->dynamic) {
-    if (has_allocator(*facts)) return AllocatorModule{executable, executable, *facts};
-    return fail(ExitCode::kTargetMissing,
-                fmt::format("{} is statically linked and defines no malloc and free memsight can probe", executable));
+    if (!defines_any(*facts, Library::kLibc))
+      return fail(ExitCode::kTargetMissing,
+                  fmt::format("{} is statically linked and defines no malloc and free memsight can probe", executable));
+    modules.push_back(AllocatorModule{Library::kLibc, executable, executable, *facts});
+    if (auto cxx = probe_module(Library::kLibstdcxx, executable, executable)) modules.push_back(std::move(*cxx));
+    return modules;
   }
   auto self = symbolize::read_maps("/proc", static_cast<uint32_t>(getpid()));
   if (!self) return fail(ExitCode::kRuntime, "cannot read memsight's own maps: " + self.error());
   for (const auto& m : self->mappings) {
     if (!m.file_backed() || !is_libc(m.path)) continue;
-    auto libc = read_elf_facts(m.path, allocator_symbols());
-    if (libc && has_allocator(*libc)) return AllocatorModule{m.path, m.path, *libc};
+    if (auto libc = probe_module(Library::kLibc, m.path, m.path)) {
+      modules.push_back(std::move(*libc));
+      break;
+    }
   }
-  return fail(ExitCode::kRuntime, "cannot find the libc memsight runs with in /proc/self/maps");
+  if (modules.empty()) return fail(ExitCode::kRuntime, "cannot find the libc memsight runs with in /proc/self/maps");
+  // Probes on a library the command never maps cost nothing: attach libstdc++ whatever it links.
+  if (auto cxx = find_libstdcxx(*self, "")) modules.push_back(std::move(*cxx));
+  return modules;
 }
 
 }  // namespace memsight::attach

@@ -10,7 +10,14 @@
 
 namespace memsight::attach {
 
+// The libraries whose entry points memsight probes.
+enum class Library {
+  kLibc,       // malloc, free, mmap, ...: glibc's libc.so.6, or a static executable that defines them
+  kLibstdcxx,  // operator new and its variants: libstdc++.so.6 (optional)
+};
+
 struct AllocatorModule {
+  Library library = Library::kLibc;
   std::string path;       // as the target sees it (its maps); for messages
   std::string open_path;  // where memsight opens it: through /proc/PID/root for a live process
   ElfFacts facts;         // entry offsets of the allocator functions it defines
@@ -19,19 +26,19 @@ struct AllocatorModule {
 struct Target {
   uint32_t pid = 0;
   std::string comm;
-  AllocatorModule allocator;
+  std::vector<AllocatorModule> modules;  // the libc one first; libstdc++ when the process maps it
 };
 
-// Every symbol memsight probes, in the order of the probe table.
-const std::vector<std::string>& allocator_symbols();
+// The symbols memsight probes in a library of that kind.
+const std::vector<std::string>& probed_symbols(Library library);
 
 // A running process: exists, has user memory, and maps an allocator memsight can probe
 // (glibc's libc.so.6, or an executable that defines malloc and free itself).
 Result<Target> find_target(uint32_t pid);
 
-// The allocator a command will use once it runs: the executable itself when it is static and defines
-// malloc, else the libc that memsight itself runs with (the loader maps the same file).
-Result<AllocatorModule> allocator_for_command(const std::string& executable);
+// The modules a command will use once it runs: the executable itself when it is static and defines
+// malloc, else the libc (and libstdc++) that memsight itself runs with: the loader maps the same files.
+Result<std::vector<AllocatorModule>> modules_for_command(const std::string& executable);
 
 // The executable execvp would run for `name` (searching PATH when it has no slash).
 Result<std::string> resolve_command(const std::string& name);

@@ -29,6 +29,12 @@ uint64_t realtime_ns() {
 
 uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
+std::string module_list(const std::vector<attach::AllocatorModule>& modules) {
+  std::string out;
+  for (const auto& m : modules) out += (out.empty() ? "" : ", ") + m.path;
+  return out;
+}
+
 }  // namespace
 
 uint64_t monotonic_ns() {
@@ -72,15 +78,22 @@ void TraceSession::watch(uint32_t pid, const std::string& comm) {
   tracker_.add_process(pid, monotonic_ns());
 }
 
+Result<void> TraceSession::attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules) {
+  for (const auto& module : modules) {
+    auto notes = tracer_->attach(pid, module);
+    if (!notes) return tl::unexpected(notes.error());
+    for (const auto& note : *notes) fmt::print(stderr, "memsight: note: {}\n", note);
+  }
+  return {};
+}
+
 Result<void> TraceSession::attach_pids() {
   for (uint32_t pid : options_.pids) {
     auto target = attach::find_target(pid);
     if (!target) return tl::unexpected(target.error());
     watch(pid, target->comm);  // before attaching: a process that exits meanwhile is still noticed
-    auto notes = tracer_->attach(pid, target->allocator);
-    if (!notes) return tl::unexpected(notes.error());
-    for (const auto& note : *notes) fmt::print(stderr, "memsight: note: {}\n", note);
-    fmt::print(stderr, "memsight: tracing pid {} ({}) through {}\n", pid, target->comm, target->allocator.path);
+    if (auto attached = attach_modules(pid, target->modules); !attached) return attached;
+    fmt::print(stderr, "memsight: tracing pid {} ({}) through {}\n", pid, target->comm, module_list(target->modules));
   }
   return {};
 }
@@ -88,21 +101,19 @@ Result<void> TraceSession::attach_pids() {
 Result<void> TraceSession::launch_command() {
   auto executable = attach::resolve_command(options_.command.front());
   if (!executable) return tl::unexpected(executable.error());
-  auto module = attach::allocator_for_command(*executable);
-  if (!module) return tl::unexpected(module.error());
+  auto modules = attach::modules_for_command(*executable);
+  if (!modules) return tl::unexpected(modules.error());
   auto launched = attach::LaunchedCommand::spawn(options_.command, *executable);
   if (!launched) return tl::unexpected(launched.error());
   command_.emplace(std::move(*launched));
   const uint32_t pid = static_cast<uint32_t>(command_->pid());
   watch(pid, std::filesystem::path(*executable).filename().string().substr(0, 15));  // as comm will say
-  auto notes = tracer_->attach(pid, *module);
-  if (!notes) {
+  if (auto attached = attach_modules(pid, *modules); !attached) {
     command_->abandon();
-    return tl::unexpected(notes.error());
+    return attached;
   }
-  for (const auto& note : *notes) fmt::print(stderr, "memsight: note: {}\n", note);
   if (auto released = command_->release(); !released) return released;
-  fmt::print(stderr, "memsight: started {} as pid {}, tracing through {}\n", *executable, pid, module->path);
+  fmt::print(stderr, "memsight: started {} as pid {}, tracing through {}\n", *executable, pid, module_list(*modules));
   return {};
 }
 

@@ -33,6 +33,7 @@ class TraceSession {
     bool exited = false;
     std::string comm;
   };
+  Result<void> attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules);
   Result<void> attach_pids();
   Result<void> launch_command();
   void watch(uint32_t pid, const std::string& comm);
