@@ -104,6 +104,23 @@ class Tracer:
             self.proc.communicate()
 
 
+def trace_attached(*workload_args, program=None):
+    """Starts a --sync workload, attaches `memsight trace -p` to it, lets the workload work once the
+    first snapshot says the probes are in place, and waits for both to end.
+    Returns (truth, first snapshot, memsight exit code, snapshots after the first, memsight stderr)."""
+    work = Workload(*workload_args, program=program)
+    tracer = Tracer("-p", str(work.pid))
+    try:
+        first = tracer.next_snapshot()
+        truth = work.go()
+        assert work.finish() == 0, "the workload failed"
+        code, snaps, err = tracer.finish()
+    finally:
+        work.kill()
+        tracer.kill()
+    return truth, first, code, snaps, err
+
+
 def run_memsight(*args, timeout_s=120, **kw):
     return subprocess.run([MEMSIGHT, *args], capture_output=True, text=True, timeout=timeout_s, **kw)
 

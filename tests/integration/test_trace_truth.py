@@ -4,7 +4,7 @@ import os
 import unittest
 
 import harness
-from harness import Tracer, Workload, by_caller
+from harness import Tracer, by_caller, trace_attached
 
 
 WORK = ["--leak", "400", "--leak-size", "1000", "--churn", "3000", "--churn-size", "300",
@@ -70,20 +70,12 @@ class TraceCxx(unittest.TestCase):
     has no frame pointers to walk through."""
 
     def test_operator_new_callers(self):
-        work = Workload("--leak", "300", "--churn", "2000", program=harness.CXX_WORKLOAD)
-        tracer = Tracer("-p", str(work.pid))
-        try:
-            tracer.next_snapshot()
-            truth = work.go()
-            self.assertEqual(work.finish(), 0)
-            code, snaps, err = tracer.finish()
-        finally:
-            work.kill()
-            tracer.kill()
+        truth, _, code, snaps, err = trace_attached("--leak", "300", "--churn", "2000",
+                                                    program=harness.CXX_WORKLOAD)
         self.assertEqual(code, 0, err)
         final = snaps[-1]
         self.assertEqual(final["lost"]["events"], 0)
-        got = by_caller(final, work.pid)
+        got = by_caller(final, truth["pid"])
         for fn, want in truth["functions"].items():
             name = f"(anonymous namespace)::{fn}()"
             with self.subTest(function=fn):
@@ -99,22 +91,13 @@ class TraceCxx(unittest.TestCase):
 
 class TracePid(unittest.TestCase, TruthChecks):
     def test_attached_mid_run(self):
-        work = Workload("--pre", "200", *WORK)
-        tracer = Tracer("-p", str(work.pid))
-        try:
-            first = tracer.next_snapshot()  # attached: the probes are in place
-            self.assertFalse(first["final"])
-            truth = work.go()
-            self.assertEqual(work.finish(), 0)
-            code, snaps, err = tracer.finish()
-        finally:
-            work.kill()
-            tracer.kill()
+        truth, first, code, snaps, err = trace_attached("--pre", "200", *WORK)
+        self.assertFalse(first["final"])
         self.assertEqual(code, 0, err)
         final = snaps[-1]
         self.assertGreaterEqual(final["lost"]["unmatched_frees"], truth["pre_freed"],
                                 "the blocks born before attach are reported as unmatched frees")
-        self.assert_matches_truth(final, truth, work.pid)
+        self.assert_matches_truth(final, truth, truth["pid"])
 
 
 if __name__ == "__main__":
