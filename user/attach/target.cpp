@@ -12,7 +12,7 @@
 #include <fmt/ranges.h>
 
 #include "attach/process_info.hpp"
-#include "symbolize/maps.hpp"
+#include "core/proc_maps.hpp"
 
 namespace memsight::attach {
 namespace {
@@ -39,7 +39,7 @@ std::optional<AllocatorModule> probe_module(Library library, const std::string& 
 }
 
 // libstdc++ as mapped in `maps`, opened under `root` ("" for memsight's own).
-std::optional<AllocatorModule> find_libstdcxx(const symbolize::ParsedMaps& maps, const std::string& root) {
+std::optional<AllocatorModule> find_libstdcxx(const core::ParsedMaps& maps, const std::string& root) {
   for (const auto& m : maps.mappings)
     if (m.file_backed() && has_prefix(m.path, "libstdc++.so"))
       return probe_module(Library::kLibstdcxx, m.path, root + m.path);
@@ -47,6 +47,21 @@ std::optional<AllocatorModule> find_libstdcxx(const symbolize::ParsedMaps& maps,
 }
 
 std::string proc_path(uint32_t pid, const std::string& leaf) { return fmt::format("/proc/{}/{}", pid, leaf); }
+
+Result<core::ParsedMaps> read_maps(uint32_t pid) {
+  auto text = read_file(proc_path(pid, "maps"));
+  if (!text) return fail(ExitCode::kTargetMissing, fmt::format("cannot read {}: has pid {} exited?", proc_path(pid, "maps"), pid));
+  return core::parse_maps(*text);
+}
+
+// The process a thread id belongs to (the Tgid line of /proc/ID/status).
+std::optional<uint32_t> thread_group_of(uint32_t id) {
+  auto status = read_file(proc_path(id, "status"));
+  if (!status) return std::nullopt;
+  const auto at = status->find("\nTgid:");
+  if (at == std::string::npos) return std::nullopt;
+  return static_cast<uint32_t>(std::strtoul(status->c_str() + at + 6, nullptr, 10));
+}
 
 }  // namespace
 
@@ -65,9 +80,15 @@ Result<Target> find_target(uint32_t pid) {
   struct stat st;
   if (pid == 0 || stat(proc_path(pid, "").c_str(), &st) != 0)
     return fail(ExitCode::kTargetMissing, fmt::format("no process with pid {}", pid));
-  Target target{pid, read_comm(pid).value_or("?"), {}};
-  auto maps = symbolize::read_maps("/proc", pid);
-  if (!maps) return fail(ExitCode::kTargetMissing, fmt::format("pid {}: {}", pid, maps.error()));
+  std::optional<std::string> note;
+  if (auto tgid = thread_group_of(pid); tgid && *tgid != pid) {
+    // Allocations are per process (threads share the heap): trace the whole process.
+    note = fmt::format("{} is a thread of process {}: tracing the process", pid, *tgid);
+    pid = *tgid;
+  }
+  Target target{pid, read_comm(pid).value_or("?"), {}, note};
+  auto maps = read_maps(pid);
+  if (!maps) return tl::unexpected(maps.error());
   char exe[4096];
   const ssize_t n = readlink(proc_path(pid, "exe").c_str(), exe, sizeof(exe) - 1);
   if (maps->mappings.empty() && n < 0)
@@ -137,8 +158,8 @@ Result<std::vector<AllocatorModule>> modules_for_command(const std::string& exec
     if (auto cxx = probe_module(Library::kLibstdcxx, executable, executable)) modules.push_back(std::move(*cxx));
     return modules;
   }
-  auto self = symbolize::read_maps("/proc", static_cast<uint32_t>(getpid()));
-  if (!self) return fail(ExitCode::kRuntime, "cannot read memsight's own maps: " + self.error());
+  auto self = read_maps(static_cast<uint32_t>(getpid()));
+  if (!self) return fail(ExitCode::kRuntime, "cannot read memsight's own maps: " + self.error().message);
   for (const auto& m : self->mappings) {
     if (!m.file_backed() || !is_libc(m.path)) continue;
     if (auto libc = probe_module(Library::kLibc, m.path, m.path)) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct Target {
   uint32_t pid = 0;
   std::string comm;
   std::vector<AllocatorModule> modules;  // the libc one first; libstdc++ when the process maps it
+  std::optional<std::string> note;       // something the user should know (a thread id was given)
 };
 
 // The symbols memsight probes in a library of that kind.

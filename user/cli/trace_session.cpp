@@ -88,9 +88,11 @@ Result<void> TraceSession::attach_modules(uint32_t pid, const std::vector<attach
 }
 
 Result<void> TraceSession::attach_pids() {
-  for (uint32_t pid : options_.pids) {
-    auto target = attach::find_target(pid);
+  for (uint32_t given : options_.pids) {
+    auto target = attach::find_target(given);
     if (!target) return tl::unexpected(target.error());
+    if (target->note) fmt::print(stderr, "memsight: note: {}\n", *target->note);
+    const uint32_t pid = target->pid;
     watch(pid, target->comm);  // before attaching: a process that exits meanwhile is still noticed
     if (auto attached = attach_modules(pid, target->modules); !attached) return attached;
     fmt::print(stderr, "memsight: tracing pid {} ({}) through {}\n", pid, target->comm, module_list(target->modules));

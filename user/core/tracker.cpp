@@ -238,10 +238,10 @@ void Tracker::on_exec(const RecordHeader& h) {
   p.unmatched_frees = unmatched;  // losses stay reported
 }
 
-void Tracker::on_fork(const ForkRecord& r) {
-  // The child starts with copies of the parent's blocks that nothing told us of: its frees of them
-  // are unmatched, never subtracted from anyone.
-  process(r.child, r.h.time_ns);
+void Tracker::on_fork(const ForkRecord&) {
+  // Nothing of the parent's is copied: a traced child gets its state from its own first record, so
+  // its frees of the blocks it inherited are unmatched, never subtracted from anyone. A child that
+  // is not traced gets no row.
 }
 
 void Tracker::on_exit(uint32_t pid, uint64_t time_ns) {
