@@ -255,8 +255,14 @@ TEST_CASE("snapshot: ordering, top, min-age, growth, unknown stacks") {
 
   f.feed(f.w.alloc(5'000'000'000, 0x4000, 2000, kS1));
   CHECK(f.row(kS1, 6'000'000'000).growth_bytes_per_s == Approx(1000.0));  // +2000 B over the 2 s since
+  // The final snapshot: 2010 B over the 6 s since the stack was first seen (its record came at t ~ 0).
+  CHECK(f.row(kS1, 6'000'000'000, {0, 0, true}).growth_bytes_per_s == Approx(2010.0 / 6));
 
   f.feed(f.w.alloc(7'000'000'000, 0x5000, 5, 0));  // its stack record was lost
   CHECK(f.tracker.counters().unknown_stack_allocs == 1);
   CHECK(f.proc(100).outstanding_bytes == 2065);
+
+  f.tracker.on_exit(100, 8'000'000'000);
+  CHECK(f.row(kS1, 9'000'000'000).growth_bytes_per_s == Approx(0.0));  // exited: no more growth
+  CHECK(f.row(kS1, 20'000'000'000, {0, 0, true}).growth_bytes_per_s == Approx(2010.0 / 8));  // until the exit
 }

@@ -142,7 +142,8 @@ bool TraceSession::reap_exits() {
 }
 
 Result<void> TraceSession::emit(bool final) {
-  core::Snapshot snap = tracker_.snapshot(monotonic_ns(), {seconds_to_ns(options_.min_age_s), options_.top});
+  core::Snapshot snap =
+      tracker_.snapshot(monotonic_ns(), {seconds_to_ns(options_.min_age_s), options_.top, /*whole_trace=*/final});
   const attach::BpfLosses bpf = tracer_->losses();
   snap.lost.events = bpf.ringbuf_full + bpf.inflight_full + decoder_.counters().rejected();
   snap.lost.truncated_stacks = bpf.stack_truncated;

@@ -12,6 +12,8 @@ namespace memsight::core {
 struct SnapshotOptions {
   uint64_t min_age_ns = 0;  // count only blocks at least this old (0: all)
   size_t top = 0;           // keep this many stack rows (0: all)
+  bool whole_trace = false;  // growth over all the time each stack was seen (the final snapshot),
+                             // not since the previous snapshot
 };
 
 struct StackRow {
@@ -23,7 +25,7 @@ struct StackRow {
   uint64_t allocs = 0;
   uint64_t frees = 0;
   std::optional<double> oldest_age_s;  // age of the oldest live block; empty when none is live
-  double growth_bytes_per_s = 0;       // change of outstanding bytes since the previous snapshot
+  double growth_bytes_per_s = 0;       // change of outstanding bytes per second (see whole_trace)
   std::vector<uint64_t> frames;        // addresses: [0] allocator entry, [1] direct caller, ...
   bool truncated = false;
 };

@@ -32,7 +32,7 @@ Tracker::StackState& Tracker::stack(uint32_t pid, uint64_t stack_id, ProcessStat
   auto [it, created] = stacks_.try_emplace(stack_id);
   if (created) {
     it->second.pid = pid;
-    it->second.last_time_ns = time_ns;
+    it->second.last_time_ns = it->second.first_seen_ns = time_ns;
     p.stack_ids.push_back(stack_id);
   }
   return it->second;
@@ -44,7 +44,7 @@ void Tracker::on_stack(const StackRecord& r) {
   StackState& s = it->second;
   if (created) {
     s.pid = r.h.pid;
-    s.last_time_ns = r.h.time_ns;
+    s.last_time_ns = s.first_seen_ns = r.h.time_ns;
     p.stack_ids.push_back(r.stack_id);
   } else if (!s.frames.empty()) {
     // BPF forgets stacks it sent (LRU) and sends them again: the same frames are expected.

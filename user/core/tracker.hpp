@@ -82,6 +82,7 @@ class Tracker final : public RecordSink {
     uint64_t frees = 0;
     uint64_t last_outstanding = 0;  // at the previous snapshot (0 at first sight)
     uint64_t last_time_ns = 0;      // of the previous snapshot, or of first sight
+    uint64_t first_seen_ns = 0;
   };
   struct PendingMove {
     bool had_block = false;  // realloc: the old block was known

@@ -52,16 +52,20 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
     if (tally != live.end()) {
       row.outstanding_bytes = tally->second.bytes;
       row.outstanding_allocs = tally->second.allocs;
-      const uint64_t ref = processes_[s.pid].exited_ns.value_or(now_ns);
+      const uint64_t ref = std::min(now_ns, processes_[s.pid].exited_ns.value_or(now_ns));
       const uint64_t born = tally->second.oldest_born_ns;
       row.oldest_age_s = seconds(ref > born ? ref - born : 0);
     }
     row.allocated_bytes = s.allocated_bytes;
     row.allocs = s.allocs;
     row.frees = s.frees;
-    if (now_ns > s.last_time_ns) {
-      const double delta = static_cast<double>(s.outstanding_bytes) - static_cast<double>(s.last_outstanding);
-      row.growth_bytes_per_s = delta / seconds(now_ns - s.last_time_ns);
+    // A process that exited grows no more: its window ends at the exit.
+    const uint64_t end = std::min(now_ns, processes_[s.pid].exited_ns.value_or(now_ns));
+    const uint64_t since = options.whole_trace ? s.first_seen_ns : s.last_time_ns;
+    const uint64_t before = options.whole_trace ? 0 : s.last_outstanding;
+    if (end > since) {
+      const double delta = static_cast<double>(s.outstanding_bytes) - static_cast<double>(before);
+      row.growth_bytes_per_s = delta / seconds(end - since);
     }
     s.last_outstanding = s.outstanding_bytes;
     s.last_time_ns = now_ns;
