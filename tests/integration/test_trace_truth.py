@@ -4,7 +4,7 @@ import os
 import unittest
 
 import harness
-from harness import Tracer, by_caller, trace_attached
+from harness import Tracer, Workload, by_caller, trace_attached
 
 
 WORK = ["--leak", "400", "--leak-size", "1000", "--churn", "3000", "--churn-size", "300",
@@ -64,6 +64,18 @@ class TraceCommand(unittest.TestCase, TruthChecks):
         self.assert_matches_truth(final, truth, truth["pid"], root="worker_main")
         self.assertEqual(len(by_caller(final)["leak_block"]["rows"]), 1, "4 threads, one stack")
 
+    def test_exec_starts_the_process_afresh(self):
+        # sh allocates, then execs the workload: only the workload's memory is in the final snapshot.
+        tracer = Tracer("--", "/bin/sh", "-c", f'x=$(echo allocate); exec "{harness.WORKLOAD}" --leak 30')
+        code, snaps, err = tracer.finish()
+        self.assertEqual(code, 0, err)
+        truth = [s for s in snaps if "functions" in s][0]
+        final = [s for s in snaps if s.get("schema") == "memsight.snapshot/1"][-1]
+        modules = {f["module"] for s in final["stacks"] for f in s["frames"][1:2]}
+        self.assertNotIn("/usr/bin/dash", modules)
+        self.assertEqual(by_caller(final)["leak_block"]["bytes"], truth["functions"]["leak_block"]["bytes"])
+        self.assertEqual(final["lost"]["unmatched_frees"], 0)
+
 
 class TraceCxx(unittest.TestCase):
     """operator new is probed itself: the caller of `new` is the direct caller, even though libstdc++
@@ -98,6 +110,26 @@ class TracePid(unittest.TestCase, TruthChecks):
         self.assertGreaterEqual(final["lost"]["unmatched_frees"], truth["pre_freed"],
                                 "the blocks born before attach are reported as unmatched frees")
         self.assert_matches_truth(final, truth, truth["pid"])
+
+    def test_two_processes_in_one_trace(self):
+        small, big = Workload("--leak", "50", "--leak-size", "100"), Workload("--leak", "70", "--leak-size", "900")
+        tracer = Tracer("-p", f"{small.pid},{big.pid}")
+        try:
+            tracer.next_snapshot()
+            truths = {small.pid: small.go(), big.pid: big.go()}
+            self.assertEqual(small.finish(), 0)
+            self.assertEqual(big.finish(), 0)
+            code, snaps, err = tracer.finish()  # ends when both have exited
+        finally:
+            for p in (small, big, tracer):
+                p.kill()
+        self.assertEqual(code, 0, err)
+        final = snaps[-1]
+        self.assertEqual({p["pid"] for p in final["processes"]}, set(truths))
+        for pid, truth in truths.items():
+            with self.subTest(pid=pid):
+                got = by_caller(final, pid)
+                self.assertEqual(got["leak_block"]["bytes"], truth["functions"]["leak_block"]["bytes"])
 
 
 if __name__ == "__main__":

@@ -148,7 +148,12 @@ Result<std::string> resolve_command(const std::string& name) {
 
 Result<std::vector<AllocatorModule>> modules_for_command(const std::string& executable) {
   auto facts = read_elf_facts(executable, probed_symbols(Library::kLibc));
-  if (!facts) return tl::unexpected(facts.error());
+  if (!facts) {
+    // A script runs its interpreter, a dynamic program like any other (the probes follow the exec).
+    const auto head = read_file(executable).value_or("").substr(0, 2);
+    if (head != "#!") return tl::unexpected(facts.error());
+    facts = ElfFacts{true, {}};
+  }
   std::vector<AllocatorModule> modules;
   if (!facts->dynamic) {
     if (!defines_any(*facts, Library::kLibc))
