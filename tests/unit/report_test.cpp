@@ -40,6 +40,7 @@ struct FakeSymbols final : core::SymbolSource {
 core::Snapshot sample() {
   core::Snapshot snap;
   snap.time_ns = 5;
+  snap.time_unix_ns = 1700000000000000000;
   snap.lost.unmatched_frees = 3;
   core::ProcessRow p;
   p.pid = 42;
@@ -65,7 +66,9 @@ core::Snapshot sample() {
 
 TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
   FakeSymbols symbols;
-  const auto line = report::render_json(sample(), {1700000000000000000, 5.0, true, "exact"}, symbols);
+  auto snap = sample();
+  report::resolve_frames(snap, symbols);
+  const auto line = report::render_json(snap, {5.0, true, "exact"});
   CHECK(line.find('\n') == std::string::npos);
   const auto doc = nlohmann::json::parse(line);
   CHECK(doc["schema"] == "memsight.snapshot/1");
@@ -79,6 +82,7 @@ TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
   CHECK(stack["outstanding_bytes"] == 1536);
   CHECK(stack["oldest_age_s"] == 1.5);
   CHECK(stack["verdict"] == "undecided");
+  CHECK(stack["verdict_evidence"]["samples"] == 0);
   const auto& frames = stack["frames"];
   REQUIRE(frames.size() == 4);  // the inlined frame expands the caller's address
   CHECK(frames[0]["function"] == "malloc");
@@ -98,7 +102,9 @@ TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
 
 TEST_CASE("text report leads with losses and shows each stack as function (file:line)") {
   FakeSymbols symbols;
-  const auto text = report::render_text(sample(), {1700000000000000000, 5.0, false, "exact"}, symbols);
+  auto snap = sample();
+  report::resolve_frames(snap, symbols);
+  const auto text = report::render_text(snap, {5.0, false, "exact"});
   CHECK(text.find("3 unmatched frees") != std::string::npos);
   CHECK(text.find("1.50 KiB in 2 blocks") != std::string::npos);
   CHECK(text.find("malloc (libc.so.6)") != std::string::npos);

@@ -20,6 +20,7 @@ namespace memsight::cli {
 namespace {
 
 constexpr int kTickMs = 100;  // how often the loop drains the ring and looks for exits and signals
+constexpr uint64_t kSampleNs = 1'000'000'000;  // verdict history: one sample per stack per second
 
 uint64_t realtime_ns() {
   timespec ts;
@@ -155,9 +156,10 @@ Result<void> TraceSession::emit(bool final) {
       p.rss_anon_bytes = attach::read_rss_anon_bytes(p.pid);
     }
   }
-  const report::SnapshotMeta meta{realtime_ns(), options_.interval_s, final, "exact"};
-  std::string text = options_.json ? report::render_json(snap, meta, symbols_) + "\n"
-                                   : report::render_text(snap, meta, symbols_);
+  snap.time_unix_ns = realtime_ns();
+  report::resolve_frames(snap, symbols_);
+  const report::SnapshotMeta meta{options_.interval_s, final, "exact"};
+  std::string text = options_.json ? report::render_json(snap, meta) + "\n" : report::render_text(snap, meta);
   if (interactive_ && !final) text = "\x1b[H\x1b[2J" + text;  // redraw the table in place
   if (!options_.json && !interactive_) text += "\n";
   if (fputs(text.c_str(), out_) < 0 || fflush(out_) != 0)
@@ -171,6 +173,7 @@ Result<void> TraceSession::run() {
   const std::optional<uint64_t> stop =
       options_.duration_s ? std::optional(start + seconds_to_ns(*options_.duration_s)) : std::nullopt;
   uint64_t next = start + interval;
+  uint64_t next_sample = start + kSampleNs;
   for (;;) {
     const uint64_t now = monotonic_ns();
     const uint64_t until = std::min(next, stop.value_or(next));
@@ -180,6 +183,10 @@ Result<void> TraceSession::run() {
     if (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) break;
     if (reap_exits()) break;
     if (stop && monotonic_ns() >= *stop) break;
+    if (monotonic_ns() >= next_sample) {
+      tracker_.sample(monotonic_ns());
+      next_sample += kSampleNs;
+    }
     if (monotonic_ns() >= next) {
       if (auto ok = emit(false); !ok) return ok;
       next += interval;

@@ -1,11 +1,15 @@
-// A snapshot: what the tracker holds at one moment, as rows reporters render. Symbol names are not
-// here: rows carry raw addresses and the reporter asks a SymbolSource for their frames.
+// A snapshot: what the tracker holds at one moment, as rows reporters render and the store keeps.
+// Rows carry raw addresses; `symbols` is filled once (report::resolve_frames, or from the store), and
+// every renderer reads it from there.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "frame.hpp"
+#include "verdict.hpp"
 
 namespace memsight::core {
 
@@ -28,6 +32,22 @@ struct StackRow {
   double growth_bytes_per_s = 0;       // change of outstanding bytes per second (see whole_trace)
   std::vector<uint64_t> frames;        // addresses: [0] allocator entry, [1] direct caller, ...
   bool truncated = false;
+  std::vector<Frame> symbols;          // the frames named, inlined expansions included; empty until resolved
+  Verdict verdict;
+  std::vector<Epoch> epochs;           // birth-epoch histogram from the stack's first birth, oldest first
+  uint64_t epoch_ns = 0;               // the length of one epoch
+};
+
+// A memory cgroup's accounting (v1 or v2), read when the snapshot was taken. Empty: not known.
+struct CgroupMemory {
+  std::string path;  // as in /proc/PID/cgroup, relative to the controller's mount
+  std::optional<uint64_t> usage_bytes;
+  std::optional<uint64_t> limit_bytes;  // empty when unlimited
+  std::optional<uint64_t> anon_bytes;
+  std::optional<uint64_t> file_bytes;   // page cache
+  std::optional<uint64_t> shmem_bytes;
+  std::optional<uint64_t> kernel_bytes;  // slab, stacks, page tables
+  std::optional<uint64_t> sock_bytes;
 };
 
 struct ProcessRow {
@@ -39,6 +59,7 @@ struct ProcessRow {
   // Filled by the caller from the live process (empty once it has exited).
   std::optional<std::string> comm;
   std::optional<uint64_t> rss_anon_bytes;
+  std::optional<CgroupMemory> cgroup;
 };
 
 // Losses, all always present (the JSON contract's `lost`), plus the detail behind them.
@@ -49,7 +70,8 @@ struct LostCounts {
 };
 
 struct Snapshot {
-  uint64_t time_ns = 0;  // CLOCK_MONOTONIC of the moment it describes
+  uint64_t time_ns = 0;       // CLOCK_MONOTONIC of the moment it describes
+  uint64_t time_unix_ns = 0;  // the same moment on the wall clock (filled by the caller)
   std::vector<ProcessRow> processes;
   std::vector<StackRow> stacks;
   LostCounts lost;

@@ -56,6 +56,26 @@ void Tracker::on_stack(const StackRecord& r) {
   s.truncated = r.truncated;
 }
 
+// A birth, for the verdict's epochs. The first one starts the epoch clock; one past the last epoch
+// doubles the epoch length for every stack.
+void Tracker::note_birth(StackState& s, uint64_t born_ns, uint64_t bytes) {
+  clock_.start(born_ns);
+  if (const int widened = clock_.widen_for(born_ns))
+    for (auto& [id, other] : stacks_) other.history.halve_epochs(widened);
+  s.history.on_birth(clock_, born_ns, bytes);
+}
+
+void Tracker::sample(uint64_t now_ns) {
+  clock_.start(now_ns);
+  if (const int widened = clock_.widen_for(now_ns))
+    for (auto& [id, s] : stacks_) s.history.halve_epochs(widened);
+  for (auto& [id, s] : stacks_) {
+    const auto p = processes_.find(s.pid);
+    if (p != processes_.end() && p->second.exited_ns) continue;  // a flat line after exit is no plateau
+    s.history.sample(now_ns, s.outstanding_bytes);
+  }
+}
+
 void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
   s.outstanding_bytes += b.size;
   s.outstanding_allocs += 1;
@@ -69,6 +89,7 @@ void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
   if (it != stacks_.end()) {
     it->second.outstanding_bytes -= b.size;
     it->second.outstanding_allocs -= 1;
+    it->second.history.on_death(clock_, b.born_ns, b.size);
     if (count_free) it->second.frees += 1;
   }
   p.outstanding_bytes -= b.size;
@@ -92,6 +113,8 @@ void Tracker::on_alloc(const AllocRecord& r) {
     const bool freed_already = o->second >= r.h.time_ns;
     p.orphans.erase(o);
     if (freed_already) {  // its free came first: the block is born dead
+      note_birth(s, r.h.time_ns, r.size);
+      s.history.on_death(clock_, r.h.time_ns, r.size);
       ++counters_.late_births;
       --counters_.unmatched_frees;
       --p.unmatched_frees;
@@ -104,6 +127,7 @@ void Tracker::on_alloc(const AllocRecord& r) {
     drop_block(p, old->second, true);
     p.blocks.erase(old);
   }
+  note_birth(s, r.h.time_ns, r.size);
   add_block(p, s, r.address, Block{r.size, id, r.h.time_ns});
 }
 
@@ -181,6 +205,7 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
   } else if (old.had_block && r.size != 0) {
     StackState& s = stack(r.h.pid, old.block.stack_id, p, r.h.time_ns);
     s.frees -= 1;
+    s.history.on_revival(clock_, old.block.born_ns, old.block.size);
     add_block(p, s, old.address, old.block);
   }
 }
@@ -194,6 +219,7 @@ void Tracker::add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece
   s.outstanding_allocs += 1;
   s.allocated_bytes += piece.bytes();
   s.allocs += 1;
+  note_birth(s, piece.born_ns, piece.bytes());
   p.outstanding_bytes += piece.bytes();
   p.outstanding_allocs += 1;
   p.mappings.insert(stored);
@@ -208,6 +234,7 @@ std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start,
     if (auto s = stacks_.find(r.part.stack_id); s != stacks_.end()) {
       s->second.outstanding_bytes -= bytes;
       s->second.outstanding_allocs += pieces;
+      s->second.history.on_death(clock_, r.part.born_ns, bytes);
       if (r.remaining == 0) s->second.frees += 1;
     }
     p.outstanding_bytes -= bytes;
@@ -221,6 +248,7 @@ void Tracker::restore_mapping(ProcessState& p, const MappingSet::Removal& r) {
   if (auto s = stacks_.find(r.part.stack_id); s != stacks_.end()) {
     s->second.outstanding_bytes += r.part.bytes();
     s->second.outstanding_allocs += 1;
+    s->second.history.on_revival(clock_, r.part.born_ns, r.part.bytes());
     if (r.remaining == 0) s->second.frees -= 1;
   }
   p.outstanding_bytes += r.part.bytes();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "mapping_set.hpp"
+#include "stack_history.hpp"
 #include "records.hpp"
 #include "snapshot.hpp"
 
@@ -58,6 +59,10 @@ class Tracker final : public RecordSink {
   // nothing is still in the report).
   void add_process(uint32_t pid, uint64_t time_ns);
 
+  // Samples every live stack's outstanding bytes: the history verdicts are judged from. Call it at a
+  // steady pace (every second); the snapshot interval may be longer.
+  void sample(uint64_t now_ns);
+
   // Per-stack rows sorted by outstanding bytes (then allocated bytes), descending. Also remembers
   // each stack's outstanding bytes, so the next snapshot's growth rate covers the time in between.
   Snapshot snapshot(uint64_t now_ns, const SnapshotOptions& options);
@@ -83,6 +88,7 @@ class Tracker final : public RecordSink {
     uint64_t last_outstanding = 0;  // at the previous snapshot (0 at first sight)
     uint64_t last_time_ns = 0;      // of the previous snapshot, or of first sight
     uint64_t first_seen_ns = 0;
+    StackHistoryState history;  // for the verdict
   };
   struct PendingMove {
     bool had_block = false;  // realloc: the old block was known
@@ -114,9 +120,11 @@ class Tracker final : public RecordSink {
   void free_block(ProcessState& p, uint64_t address, uint64_t time_ns, PendingMove* into);
   void remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns);
   uint64_t round_up(uint64_t bytes) const;
+  void note_birth(StackState& s, uint64_t born_ns, uint64_t bytes);
 
   TrackerConfig config_;
   TrackerCounters counters_;
+  EpochClock clock_;
   std::unordered_map<uint32_t, ProcessState> processes_;
   std::unordered_map<uint64_t, StackState> stacks_;
 };

@@ -71,6 +71,10 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
     s.last_time_ns = now_ns;
     row.frames = s.frames;
     row.truncated = s.truncated;
+    StackHistory history = s.history.view(clock_, end, s.allocs, s.allocated_bytes);
+    row.verdict = judge(history);
+    row.epochs = std::move(history.epochs);
+    row.epoch_ns = clock_.width_ns();
     snap.stacks.push_back(std::move(row));
   }
   std::sort(snap.stacks.begin(), snap.stacks.end(), [](const StackRow& a, const StackRow& b) {

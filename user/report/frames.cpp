@@ -4,13 +4,14 @@
 
 namespace memsight::report {
 
-std::vector<core::Frame> frames_of(const core::StackRow& row, core::SymbolSource& symbols) {
-  std::vector<core::Frame> out;
-  for (size_t i = 0; i < row.frames.size(); ++i) {
-    const auto kind = i == 0 ? core::AddressKind::kExact : core::AddressKind::kReturn;
-    for (core::Frame f : symbols.describe(row.pid, row.frames[i], kind)) out.push_back(std::move(f));
+void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols) {
+  for (auto& row : snap.stacks) {
+    row.symbols.clear();
+    for (size_t i = 0; i < row.frames.size(); ++i) {
+      const auto kind = i == 0 ? core::AddressKind::kExact : core::AddressKind::kReturn;
+      for (core::Frame& f : symbols.describe(row.pid, row.frames[i], kind)) row.symbols.push_back(std::move(f));
+    }
   }
-  return out;
 }
 
 std::string human_bytes(double bytes) {

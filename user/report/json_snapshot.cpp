@@ -25,9 +25,17 @@ Json frame_json(const core::Frame& f) {
               {"inlined", f.inlined}};
 }
 
-Json stack_json(const core::StackRow& row, core::SymbolSource& symbols) {
+Json verdict_evidence(const core::Verdict& v) {
+  return Json{{"floor_slope_bytes_per_s", v.floor_slope_bytes_per_s},
+              {"survival", or_null(v.survival)},
+              {"epochs_alive", v.epochs_alive},
+              {"samples", v.samples},
+              {"why", v.why}};
+}
+
+Json stack_json(const core::StackRow& row) {
   Json frames = Json::array();
-  for (const auto& f : frames_of(row, symbols)) frames.push_back(frame_json(f));
+  for (const auto& f : row.symbols) frames.push_back(frame_json(f));
   return Json{{"pid", row.pid},
               {"outstanding_bytes", row.outstanding_bytes},
               {"outstanding_allocs", row.outstanding_allocs},
@@ -36,13 +44,14 @@ Json stack_json(const core::StackRow& row, core::SymbolSource& symbols) {
               {"frees", row.frees},
               {"oldest_age_s", or_null(row.oldest_age_s)},
               {"growth_bytes_per_s", row.growth_bytes_per_s},
-              {"verdict", "undecided"},  // per-stack verdicts need history: `memsight record`
-              {"frames", std::move(frames)}};
+              {"verdict", core::verdict_name(row.verdict.kind)},
+              {"frames", std::move(frames)},
+              {"verdict_evidence", verdict_evidence(row.verdict)}};
 }
 
 }  // namespace
 
-std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta, core::SymbolSource& symbols) {
+std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta) {
   Json processes = Json::array();
   for (const auto& p : snap.processes)
     processes.push_back(Json{{"pid", p.pid},
@@ -51,9 +60,9 @@ std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta, co
                              {"outstanding_allocs", p.outstanding_allocs},
                              {"rss_anon_bytes", or_null(p.rss_anon_bytes)}});
   Json stacks = Json::array();
-  for (const auto& row : snap.stacks) stacks.push_back(stack_json(row, symbols));
+  for (const auto& row : snap.stacks) stacks.push_back(stack_json(row));
   Json doc{{"schema", "memsight.snapshot/1"},
-           {"time_unix_ns", meta.time_unix_ns},
+           {"time_unix_ns", snap.time_unix_ns},
            {"interval_s", meta.interval_s},
            {"final", meta.final},
            {"mode", meta.mode},

@@ -1,4 +1,5 @@
-// Renderers of a snapshot: a text table for people, JSON Lines (memsight.snapshot/1) for scripts.
+// Renderers of a snapshot whose frames are resolved: a text table for people, JSON Lines
+// (memsight.snapshot/1) for scripts.
 #pragma once
 
 #include <cstdint>
@@ -12,21 +13,20 @@
 namespace memsight::report {
 
 struct SnapshotMeta {
-  uint64_t time_unix_ns = 0;
   double interval_s = 0;
   bool final = false;
   std::string mode = "exact";
 };
 
-// The frames of a stack row for reports: frames[0] is the allocator entry; the others are return
+// Names every row's frames (row.symbols): frames[0] is the allocator entry; the others are return
 // addresses, named by the call instruction just before them but shown as they are.
-std::vector<core::Frame> frames_of(const core::StackRow& row, core::SymbolSource& symbols);
+void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols);
 
 // One JSON object on one line, no newline at the end.
-std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta, core::SymbolSource& symbols);
+std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta);
 
-// A table of processes, then each stack with its numbers and its frames, outermost last.
-std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta, core::SymbolSource& symbols);
+// A table of processes, then each stack with its verdict, its numbers and its frames, outermost last.
+std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta);
 
 // "1.5 MiB", "312 B": binary units, for people.
 std::string human_bytes(double bytes);

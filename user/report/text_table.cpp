@@ -1,5 +1,6 @@
 // The text report: a header with the losses, the processes, then each stack, biggest first.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <ctime>
 #include <filesystem>
@@ -42,6 +43,20 @@ std::string frame_line(const core::Frame& f) {
   return what;
 }
 
+// "leak (floor +1.2 KiB/s, 97% of old bytes alive, 30 samples)", "undecided (12 of 30 samples)".
+std::string verdict_line(const core::Verdict& v) {
+  std::string out = core::verdict_name(v.kind);
+  std::vector<std::string> facts;
+  if (!v.why.empty()) facts.push_back(v.why);
+  if (v.kind != core::VerdictKind::kUndecided) {
+    facts.push_back(fmt::format("floor {}{}/s", v.floor_slope_bytes_per_s >= 0 ? "+" : "",
+                                human_bytes(v.floor_slope_bytes_per_s)));
+    if (v.survival) facts.push_back(fmt::format("{:.0f}% of old bytes alive", *v.survival * 100));
+  }
+  facts.push_back(fmt::format("{} samples", v.samples));
+  return out + " (" + fmt::format("{}", fmt::join(facts, ", ")) + ")";
+}
+
 void render_processes(std::string& out, const core::Snapshot& snap) {
   out += fmt::format("{:>8}  {:<16} {:>12} {:>10} {:>12} {:>10}\n", "PID", "COMM", "OUTSTANDING", "BLOCKS",
                      "RSS ANON", "UNMATCHED");
@@ -53,27 +68,28 @@ void render_processes(std::string& out, const core::Snapshot& snap) {
   }
 }
 
-void render_stack(std::string& out, size_t rank, const core::StackRow& row, core::SymbolSource& symbols) {
+void render_stack(std::string& out, size_t rank, const core::StackRow& row) {
   const std::string age = row.oldest_age_s ? fmt::format("oldest {:.1f} s", *row.oldest_age_s) : "none live";
   const std::string growth = fmt::format("{}{}/s", row.growth_bytes_per_s >= 0 ? "+" : "",
                                          human_bytes(row.growth_bytes_per_s));
   out += fmt::format("\n#{:<3} {} in {} blocks · {} · {} · {} allocs, {} frees · pid {}\n", rank,
                      human_bytes(static_cast<double>(row.outstanding_bytes)), count(row.outstanding_allocs), age,
                      growth, count(row.allocs), count(row.frees), row.pid);
-  for (const auto& f : frames_of(row, symbols)) out += "       " + frame_line(f) + "\n";
+  out += "       verdict: " + verdict_line(row.verdict) + "\n";
+  for (const auto& f : row.symbols) out += "       " + frame_line(f) + "\n";
   if (row.truncated) out += "       ... (stack truncated at the frame limit)\n";
 }
 
 }  // namespace
 
-std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta, core::SymbolSource& symbols) {
-  std::string out = fmt::format("memsight trace · {} · {} mode · every {:.1f} s{}\n", clock_time(meta.time_unix_ns),
+std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta) {
+  std::string out = fmt::format("memsight trace · {} · {} mode · every {:.1f} s{}\n", clock_time(snap.time_unix_ns),
                                 meta.mode, meta.interval_s, meta.final ? " · final" : "");
   out += fmt::format("lost: {} events, {} unmatched frees, {} truncated stacks\n\n", count(snap.lost.events),
                      count(snap.lost.unmatched_frees), count(snap.lost.truncated_stacks));
   render_processes(out, snap);
   size_t rank = 0;
-  for (const auto& row : snap.stacks) render_stack(out, ++rank, row, symbols);
+  for (const auto& row : snap.stacks) render_stack(out, ++rank, row);
   if (snap.stacks.empty()) out += "\n(no allocations seen yet)\n";
   return out;
 }
