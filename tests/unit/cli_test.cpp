@@ -19,30 +19,30 @@ TEST_CASE("trace -p accepts repeated and comma-separated pids") {
   auto inv = parse({"trace", "-p", "12,34", "-p", "56", "--interval", "0.5", "--top", "3", "--json"});
   REQUIRE(inv);
   CHECK(inv->kind == Invocation::Kind::kTrace);
-  CHECK(inv->trace.pids == std::vector<uint32_t>{12, 34, 56});
-  CHECK(inv->trace.interval_s == 0.5);
-  CHECK(inv->trace.top == 3);
+  CHECK(inv->trace.session.pids == std::vector<uint32_t>{12, 34, 56});
+  CHECK(inv->trace.session.interval_s == 0.5);
+  CHECK(inv->trace.session.top == 3);
   CHECK(inv->trace.json);
-  CHECK_FALSE(inv->trace.duration_s);
+  CHECK_FALSE(inv->trace.session.duration_s);
 }
 
 TEST_CASE("trace -- COMMAND keeps the command's own options") {
   auto inv = parse({"trace", "--duration", "10", "--min-age", "2", "-o", "out.jsonl", "--", "./server", "--port",
                     "80", "-p", "9"});
   REQUIRE(inv);
-  CHECK(inv->trace.command == std::vector<std::string>{"./server", "--port", "80", "-p", "9"});
-  CHECK(inv->trace.pids.empty());
-  CHECK(inv->trace.duration_s == 10.0);
-  CHECK(inv->trace.min_age_s == 2.0);
+  CHECK(inv->trace.session.command == std::vector<std::string>{"./server", "--port", "80", "-p", "9"});
+  CHECK(inv->trace.session.pids.empty());
+  CHECK(inv->trace.session.duration_s == 10.0);
+  CHECK(inv->trace.session.min_age_s == 2.0);
   CHECK(inv->trace.output == "out.jsonl");
 }
 
 TEST_CASE("defaults follow the contract") {
   auto inv = parse({"trace", "-p", "1"});
   REQUIRE(inv);
-  CHECK(inv->trace.interval_s == 5.0);
-  CHECK(inv->trace.top == 10);
-  CHECK(inv->trace.min_age_s == 0);
+  CHECK(inv->trace.session.interval_s == 5.0);
+  CHECK(inv->trace.session.top == 10);
+  CHECK(inv->trace.session.min_age_s == 0);
   CHECK_FALSE(inv->trace.json);
   CHECK_FALSE(inv->trace.output);
 }
@@ -84,4 +84,50 @@ TEST_CASE("a kernel without BTF is refused with exit 3 and the config option to 
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == ExitCode::kPrivilege);
   CHECK(missing.error().message.find("CONFIG_DEBUG_INFO_BTF") != std::string::npos);
+}
+
+TEST_CASE("record: targets like trace, a database, every stack each second by default") {
+  auto inv = parse({"record", "-p", "42", "--db", "app.db", "--metrics", ":9464", "--retention", "2h"});
+  REQUIRE(inv);
+  CHECK(inv->kind == Invocation::Kind::kRecord);
+  CHECK(inv->record.session.pids == std::vector<uint32_t>{42});
+  CHECK(inv->record.db == "app.db");
+  CHECK(inv->record.session.interval_s == 1.0);
+  CHECK(inv->record.session.top == 0);
+  CHECK(inv->record.metrics == ":9464");
+  CHECK(inv->record.retention == "2h");
+  auto no_db = parse({"record", "-p", "42"});
+  REQUIRE_FALSE(no_db);
+  CHECK(no_db.error().code == ExitCode::kUsage);
+  CHECK_FALSE(parse({"record", "--db", "x.db"}));  // no target
+}
+
+TEST_CASE("report: formats, a moment or a range") {
+  auto inv = parse({"report", "--db", "app.db", "--format", "pprof", "--pid", "7", "-o", "heap.pb.gz"});
+  REQUIRE(inv);
+  CHECK(inv->kind == Invocation::Kind::kReport);
+  CHECK(inv->report.format == "pprof");
+  CHECK(inv->report.pid == 7u);
+  CHECK(inv->report.output == "heap.pb.gz");
+  CHECK(parse({"report", "--db", "a.db", "--from", "-10m", "--to", "-1m"}));
+  CHECK_FALSE(parse({"report", "--db", "a.db", "--format", "svg"}));
+  CHECK_FALSE(parse({"report", "--db", "a.db", "--at", "-1m", "--from", "-5m"}));
+}
+
+TEST_CASE("times: Unix seconds, local date-time, relative") {
+  const uint64_t now = 1'800'000'000'000'000'000;
+  CHECK(cli::parse_time("1764150000", now) == 1'764'150'000'000'000'000u);
+  CHECK(cli::parse_time("-5m", now) == now - 300'000'000'000u);
+  CHECK(cli::parse_time("-90s", now) == now - 90'000'000'000u);
+  CHECK(cli::parse_time("-2h", now) == now - 7'200'000'000'000u);
+  CHECK(cli::parse_time("-30", now) == now - 30'000'000'000u);
+  auto local = cli::parse_time("2026-11-26T10:00:00", now);
+  REQUIRE(local);
+  CHECK(*local == *cli::parse_time("2026-11-26 10:00:00", now));
+  for (const char* bad : {"", "-5x", "-5mm", "yesterday", "2026-13-45T99:00:00", "12abc"}) {
+    INFO(bad);
+    auto t = cli::parse_time(bad, now);
+    REQUIRE_FALSE(t);
+    CHECK(t.error().code == ExitCode::kUsage);
+  }
 }

@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
     case Invocation::Kind::kInfo: fmt::print("{}\n", inv->info); return 0;
     case Invocation::Kind::kDemo: return memsight::cli::run_demo();
     case Invocation::Kind::kTrace: return memsight::cli::run_trace(inv->trace);
+    case Invocation::Kind::kRecord:
+    case Invocation::Kind::kReport:
+      fmt::print(stderr, "memsight: record and report are not built into this version yet\n");
+      return 2;
   }
   return 1;
 }

@@ -3,36 +3,73 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <ctime>
+
 namespace memsight::cli {
 namespace {
 
 constexpr const char* kTraceHelp =
     "Trace every allocation and release of live processes (exact mode) and show the bytes each call\n"
-    "stack still holds. TARGET is -p PID[,PID...] or -- COMMAND [ARGS...].\n\n"
+    "stack still holds, with a verdict per stack (leak, bounded, transient, backlog, startup, undecided)\n"
+    "once 30 s of history back it. TARGET is -p PID[,PID...] or -- COMMAND [ARGS...].\n\n"
     "Examples:\n"
     "  memsight trace -p 1234                      refresh a table every 5 s until Ctrl-C\n"
     "  memsight trace -p 1234 --duration 60 --json -o leak.jsonl\n"
     "  memsight trace --min-age 30 -- ./server     only blocks alive for 30 s or more";
 
-void add_trace_options(CLI::App& trace, TraceOptions& o, std::string& mode, std::optional<uint64_t>& sample,
-                       bool& all) {
-  trace.add_option("-p,--pid", o.pids, "process id(s) to attach to; repeatable, or comma separated")
-      ->delimiter(',');
-  trace.add_flag("--all", all, "every process on the host (needs growth mode: not available yet)");
-  trace.add_option("--interval", o.interval_s, "seconds between snapshots")->capture_default_str()
+constexpr const char* kRecordHelp =
+    "Trace like `memsight trace` and keep the history in an SQLite database (docs/store.md), one\n"
+    "snapshot per interval, downsampled as it ages. Read it with `memsight report` or sqlite3.\n\n"
+    "Examples:\n"
+    "  memsight record -p 1234 --db app.db\n"
+    "  memsight record --db app.db --metrics :9464 -- ./server     Prometheus on 127.0.0.1:9464";
+
+constexpr const char* kReportHelp =
+    "Read a database written by `memsight record`: the snapshot at a moment (the last one by default),\n"
+    "or the change over a range of time.\n\n"
+    "Times: Unix seconds, 2026-11-26T10:00:00 (local time), or relative: -5m, -90s, -2h.\n"
+    "Examples:\n"
+    "  memsight report --db app.db\n"
+    "  memsight report --db app.db --format folded | flamegraph.pl > leak.svg\n"
+    "  memsight report --db app.db --format pprof -o heap.pb.gz && go tool pprof -top heap.pb.gz\n"
+    "  memsight report --db app.db --from -10m --to -1m --pid 1234";
+
+// The options trace and record share; `mode`, `sample` and `all` are checked after parsing.
+struct Unavailable {
+  std::string mode = "exact";
+  std::optional<uint64_t> sample;
+  bool all = false;
+};
+
+void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
+  app.add_option("-p,--pid", o.pids, "process id(s) to attach to; repeatable, or comma separated")->delimiter(',');
+  app.add_flag("--all", later.all, "every process on the host (needs growth mode: not available yet)");
+  app.add_option("--interval", o.interval_s, "seconds between snapshots")->capture_default_str()
       ->check(CLI::Range(0.05, 86400.0));
-  trace.add_option("--duration", o.duration_s, "stop after this many seconds (default: until Ctrl-C or every "
-                                               "target has exited)")
+  app.add_option("--duration", o.duration_s,
+                 "stop after this many seconds (default: until Ctrl-C or every target has exited)")
       ->check(CLI::Range(0.0, 1e9));
-  trace.add_option("--top", o.top, "stacks to show, biggest first (0: all)")->capture_default_str();
-  trace.add_option("--min-age", o.min_age_s, "count only blocks alive at least this many seconds")
+  app.add_option("--top", o.top, "stacks per snapshot, biggest first (0: all)")->capture_default_str();
+  app.add_option("--min-age", o.min_age_s, "count only blocks alive at least this many seconds")
       ->check(CLI::Range(0.0, 1e9));
-  trace.add_option("--mode", mode, "exact: every allocation (growth mode is not available yet)")
+  app.add_option("--mode", later.mode, "exact: every allocation (growth mode is not available yet)")
       ->check(CLI::IsMember({"exact", "growth"}))->capture_default_str();
-  trace.add_option("--sample-bytes", sample, "sample allocations by bytes (not available yet)");
-  trace.add_flag("--json", o.json, "JSON Lines, one memsight.snapshot/1 object per snapshot");
-  trace.add_option("-o,--output", o.output, "write to FILE instead of standard output");
-  trace.add_option("command", o.command, "after --: the command to start and trace from its first instruction");
+  app.add_option("--sample-bytes", later.sample, "sample allocations by bytes (not available yet)");
+  app.add_option("command", o.command, "after --: the command to start and trace from its first instruction");
+}
+
+Result<void> check_session(const SessionOptions& o, const Unavailable& later, const char* name) {
+  const int targets = !o.pids.empty() + later.all + !o.command.empty();
+  if (targets != 1)
+    return fail(ExitCode::kUsage,
+                fmt::format("{} needs one TARGET: -p PID[,PID...], --all, or -- COMMAND [ARGS...]", name));
+  if (later.all || later.mode == "growth")
+    return fail(ExitCode::kUsage, "--all and --mode growth are not available yet: trace named processes with "
+                                  "-p PID or -- COMMAND");
+  if (later.sample) return fail(ExitCode::kUsage, "--sample-bytes is not available yet: exact mode traces every call");
+  for (uint32_t pid : o.pids)
+    if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
+  return {};
 }
 
 }  // namespace
@@ -42,15 +79,39 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
   app.set_version_flag("--version", "memsight 0.1.0");
   app.require_subcommand(1);
   Invocation inv;
-  std::string mode = "exact";
-  std::optional<uint64_t> sample;
-  bool all = false;
+  Unavailable trace_later, record_later;
+
   CLI::App* trace = app.add_subcommand("trace", "exact outstanding bytes per call stack of live processes");
   trace->footer(kTraceHelp);
-  add_trace_options(*trace, inv.trace, mode, sample, all);
+  add_session_options(*trace, inv.trace.session, trace_later);
+  trace->add_flag("--json", inv.trace.json, "JSON Lines, one memsight.snapshot/1 object per snapshot");
+  trace->add_option("-o,--output", inv.trace.output, "write to FILE instead of standard output");
+
+  CLI::App* record = app.add_subcommand("record", "trace and keep the history in a database");
+  record->footer(kRecordHelp);
+  inv.record.session.interval_s = 1;
+  inv.record.session.top = 0;
+  add_session_options(*record, inv.record.session, record_later);
+  record->add_option("--db", inv.record.db, "the database file (created if missing)")->required();
+  record->add_option("--retention", inv.record.retention, "how much history to keep: 90m, 48h, 7d")
+      ->capture_default_str();
+  record->add_option("--metrics", inv.record.metrics, "serve Prometheus metrics on ADDR:PORT (:PORT is loopback)");
+
+  CLI::App* report = app.add_subcommand("report", "read a database written by memsight record");
+  report->footer(kReportHelp);
+  report->add_option("--db", inv.report.db, "the database file")->required();
+  report->add_option("--format", inv.report.format, "text, json, folded (flame graphs) or pprof")
+      ->check(CLI::IsMember({"text", "json", "folded", "pprof"}))->capture_default_str();
+  report->add_option("--pid", inv.report.pid, "only this process");
+  report->add_option("--at", inv.report.at, "the snapshot at this time (default: the last one)");
+  report->add_option("--from", inv.report.from, "start of a range: growth is measured from here");
+  report->add_option("--to", inv.report.to, "end of a range (default: the last snapshot)");
+  report->add_option("-o,--output", inv.report.output, "write to FILE instead of standard output");
+
   CLI::App* demo = app.add_subcommand("demo", "trace a bundled leaking program for 10 s and show the result");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
+  CLI::App* parsed = nullptr;
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp&) {
@@ -60,30 +121,59 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
     inv.info = e.what();
     return inv;
   } catch (const CLI::ParseError& e) {
+    for (CLI::App* sub : {trace, record, report, demo})
+      if (sub->parsed()) parsed = sub;
     // "Call for help" from a subcommand arrives here too: its help, not the top one.
     if (e.get_exit_code() == 0) {
-      inv.info = (trace->parsed() ? trace->help() : app.help());
+      inv.info = parsed ? parsed->help() : app.help();
       return inv;
     }
-    return fail(ExitCode::kUsage, fmt::format("{} (see memsight {} --help)", e.what(),
-                                              trace->parsed() ? "trace" : ""));
+    return fail(ExitCode::kUsage,
+                fmt::format("{} (see memsight {}--help)", e.what(), parsed ? parsed->get_name() + " " : ""));
   }
   if (demo->parsed()) {
     inv.kind = Invocation::Kind::kDemo;
-    return inv;
+  } else if (trace->parsed()) {
+    inv.kind = Invocation::Kind::kTrace;
+    if (auto ok = check_session(inv.trace.session, trace_later, "trace"); !ok) return tl::unexpected(ok.error());
+  } else if (record->parsed()) {
+    inv.kind = Invocation::Kind::kRecord;
+    if (auto ok = check_session(inv.record.session, record_later, "record"); !ok) return tl::unexpected(ok.error());
+  } else {
+    inv.kind = Invocation::Kind::kReport;
+    if (inv.report.at && (inv.report.from || inv.report.to))
+      return fail(ExitCode::kUsage, "--at names one moment; --from/--to a range: give one or the other");
   }
-  inv.kind = Invocation::Kind::kTrace;
-  const TraceOptions& o = inv.trace;
-  const int targets = !o.pids.empty() + all + !o.command.empty();
-  if (targets != 1)
-    return fail(ExitCode::kUsage, "trace needs one TARGET: -p PID[,PID...], --all, or -- COMMAND [ARGS...]");
-  if (all || mode == "growth")
-    return fail(ExitCode::kUsage, "--all and --mode growth are not available yet: trace named processes with "
-                                  "-p PID or -- COMMAND");
-  if (sample) return fail(ExitCode::kUsage, "--sample-bytes is not available yet: exact mode traces every call");
-  for (uint32_t pid : o.pids)
-    if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
   return inv;
+}
+
+Result<uint64_t> parse_time(const std::string& text, uint64_t now_unix_ns) {
+  const auto bad = [&] {
+    return fail(ExitCode::kUsage, fmt::format("cannot read the time '{}': give Unix seconds, "
+                                              "2026-11-26T10:00:00, or -5m / -90s / -2h",
+                                              text));
+  };
+  if (text.empty()) return bad();
+  if (text[0] == '-') {
+    char unit = 's';
+    double amount = 0;
+    int used = 0;
+    if (sscanf(text.c_str() + 1, "%lf%c%n", &amount, &unit, &used) < 1 || amount < 0) return bad();
+    const double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+    if (scale == 0 || (used && text[1 + used] != '\0')) return bad();
+    const auto back = static_cast<uint64_t>(amount * scale * 1e9);
+    return now_unix_ns > back ? now_unix_ns - back : 0;
+  }
+  if (text.find_first_not_of("0123456789") == std::string::npos)
+    return static_cast<uint64_t>(std::stoull(text)) * 1'000'000'000;
+  struct tm tm = {};
+  const char* end = strptime(text.c_str(), text.find('T') != std::string::npos ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S",
+                             &tm);
+  if (!end || *end) return bad();
+  tm.tm_isdst = -1;
+  const time_t t = mktime(&tm);
+  if (t < 0) return bad();
+  return static_cast<uint64_t>(t) * 1'000'000'000;
 }
 
 }  // namespace memsight::cli

@@ -11,24 +11,50 @@
 
 namespace memsight::cli {
 
-struct TraceOptions {
+// What trace and record share: the targets and the pace of snapshots.
+struct SessionOptions {
   std::vector<uint32_t> pids;        // -p, repeatable, comma lists
   std::vector<std::string> command;  // -- COMMAND ARGS
   double interval_s = 5.0;
   std::optional<double> duration_s;  // unset: until Ctrl-C or every target exited
-  size_t top = 10;
+  size_t top = 10;                   // stacks per snapshot (0: all)
   double min_age_s = 0;
+};
+
+struct TraceOptions {
+  SessionOptions session;
   bool json = false;
   std::optional<std::string> output;  // -o FILE
 };
 
+struct RecordOptions {
+  SessionOptions session;  // interval 1 s and every stack, unless told otherwise
+  std::string db;
+  std::string retention = "48h";
+  std::optional<std::string> metrics;  // ADDR:PORT for Prometheus
+};
+
+struct ReportOptions {
+  std::string db;
+  std::string format = "text";  // text | json | folded | pprof
+  std::optional<uint32_t> pid;
+  std::optional<std::string> at, from, to;  // times: see parse_time
+  std::optional<std::string> output;
+};
+
 struct Invocation {
-  enum class Kind { kTrace, kDemo, kInfo } kind = Kind::kInfo;
+  enum class Kind { kTrace, kRecord, kReport, kDemo, kInfo } kind = Kind::kInfo;
   TraceOptions trace;
+  RecordOptions record;
+  ReportOptions report;
   std::string info;  // --help or --version text, for kInfo
 };
 
 // argv[0] is the program name. Errors carry exit code 2 and say what to type instead.
 Result<Invocation> parse_command_line(const std::vector<std::string>& args);
+
+// A time on the command line, as Unix ns: "1764150000" (Unix seconds), "2026-11-26T10:00:00" or
+// "2026-11-26 10:00:00" (local time), or relative to `now_unix_ns`: "-5m", "-90s", "-2h".
+Result<uint64_t> parse_time(const std::string& text, uint64_t now_unix_ns);
 
 }  // namespace memsight::cli

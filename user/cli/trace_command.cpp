@@ -8,24 +8,32 @@
 #include <filesystem>
 #include <fmt/format.h>
 
-#include "cli/trace_session.hpp"
+#include "cli/output.hpp"
+#include "cli/session.hpp"
+#include "report/report.hpp"
 
 namespace memsight::cli {
 namespace {
 
-int report_error(const Error& e) {
-  fmt::print(stderr, "memsight: {}\n", e.message);
-  return static_cast<int>(e.code);
-}
+// trace's sink: a text table (redrawn in place on a terminal) or JSON Lines.
+class TraceOutput final : public SnapshotSink {
+ public:
+  TraceOutput(const TraceOptions& options, FILE* out)
+      : options_(options), out_(out), interactive_(!options.json && isatty(fileno(out))) {}
 
-// Reports are the user's data: created 0600.
-Result<FILE*> open_output(const std::optional<std::string>& path) {
-  if (!path) return stdout;
-  const int fd = open(path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  FILE* f = fd >= 0 ? fdopen(fd, "w") : nullptr;
-  if (!f) return fail(ExitCode::kUsage, fmt::format("cannot write {}: {}", *path, std::strerror(errno)));
-  return f;
-}
+  Result<void> on_snapshot(core::Snapshot& snap, bool final) override {
+    const report::SnapshotMeta meta{options_.session.interval_s, final, "exact"};
+    std::string text = options_.json ? report::render_json(snap, meta) + "\n" : report::render_text(snap, meta);
+    if (interactive_ && !final) text = "\x1b[H\x1b[2J" + text;  // redraw the table in place
+    if (!options_.json && !interactive_) text += "\n";
+    return write_all(out_, text);
+  }
+
+ private:
+  const TraceOptions& options_;
+  FILE* out_;
+  bool interactive_;
+};
 
 // The bundled workload: built next to memsight (build/tools/workloads) or installed beside it.
 std::optional<std::string> find_workload() {
@@ -43,14 +51,10 @@ std::optional<std::string> find_workload() {
 int run_trace(const TraceOptions& options) {
   auto out = open_output(options.output);
   if (!out) return report_error(out.error());
-  int code = 0;
-  {
-    TraceSession session(options, *out);
-    auto result = session.start().and_then([&] { return session.run(); });
-    if (!result) code = report_error(result.error());
-  }
-  if (*out != stdout) fclose(*out);
-  return code;
+  TraceOutput sink(options, out->get());
+  Session session(options.session, sink);
+  auto result = session.start().and_then([&] { return session.run(); });
+  return result ? 0 : report_error(result.error());
 }
 
 int run_demo() {
@@ -61,10 +65,10 @@ int run_demo() {
              "memsight demo: tracing a bundled program for 10 s. It leaks 64 KiB/s from leak_block, keeps a\n"
              "bounded cache and churns temporary buffers; watch which stacks keep growing.\n\n");
   TraceOptions o;
-  o.command = {*workload, "--seconds", "10", "--leak", "1000", "--leak-size", "640", "--cache", "64",
-               "--cache-inserts", "5000", "--cache-size", "512", "--churn", "20000", "--churn-size", "4096"};
-  o.interval_s = 2;
-  o.top = 6;
+  o.session.command = {*workload, "--seconds", "10", "--leak", "1000", "--leak-size", "640", "--cache", "64",
+                       "--cache-inserts", "5000", "--cache-size", "512", "--churn", "20000", "--churn-size", "4096"};
+  o.session.interval_s = 2;
+  o.session.top = 6;
   return run_trace(o);
 }
 

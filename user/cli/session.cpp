@@ -1,4 +1,4 @@
-#include "trace_session.hpp"
+#include "session.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 
+#include "attach/cgroup_memory.hpp"
 #include "attach/preflight.hpp"
 #include "attach/process_info.hpp"
 #include "report/report.hpp"
@@ -44,17 +45,15 @@ uint64_t monotonic_ns() {
   return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
 }
 
-TraceSession::TraceSession(const TraceOptions& options, FILE* out) : options_(options), out_(out) {
-  interactive_ = !options.json && isatty(fileno(out));
-}
+Session::Session(const SessionOptions& options, SnapshotSink& sink) : options_(options), sink_(sink) {}
 
-TraceSession::~TraceSession() {
+Session::~Session() {
   for (auto& w : watched_)
     if (w.pidfd >= 0) close(w.pidfd);
   if (signal_fd_ >= 0) close(signal_fd_);
 }
 
-Result<void> TraceSession::start() {
+Result<void> Session::start() {
   if (auto ok = attach::check_privileges(); !ok) return ok;
   if (auto ok = attach::check_kernel(); !ok) return ok;
   // Ctrl-C and SIGTERM end the trace with a final snapshot: taken from a signalfd in the loop.
@@ -73,13 +72,13 @@ Result<void> TraceSession::start() {
   return options_.command.empty() ? attach_pids() : launch_command();
 }
 
-void TraceSession::watch(uint32_t pid, const std::string& comm) {
+void Session::watch(uint32_t pid, const std::string& comm) {
   const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   watched_.push_back(Watched{pid, fd, fd < 0, comm});
   tracker_.add_process(pid, monotonic_ns());
 }
 
-Result<void> TraceSession::attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules) {
+Result<void> Session::attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules) {
   for (const auto& module : modules) {
     auto notes = tracer_->attach(pid, module);
     if (!notes) return tl::unexpected(notes.error());
@@ -88,7 +87,7 @@ Result<void> TraceSession::attach_modules(uint32_t pid, const std::vector<attach
   return {};
 }
 
-Result<void> TraceSession::attach_pids() {
+Result<void> Session::attach_pids() {
   for (uint32_t given : options_.pids) {
     auto target = attach::find_target(given);
     if (!target) return tl::unexpected(target.error());
@@ -101,7 +100,7 @@ Result<void> TraceSession::attach_pids() {
   return {};
 }
 
-Result<void> TraceSession::launch_command() {
+Result<void> Session::launch_command() {
   auto executable = attach::resolve_command(options_.command.front());
   if (!executable) return tl::unexpected(executable.error());
   auto modules = attach::modules_for_command(*executable);
@@ -120,7 +119,7 @@ Result<void> TraceSession::launch_command() {
   return {};
 }
 
-bool TraceSession::reap_exits() {
+bool Session::reap_exits() {
   bool all_gone = true;
   for (auto& w : watched_) {
     if (!w.exited) {
@@ -142,7 +141,7 @@ bool TraceSession::reap_exits() {
   return all_gone;
 }
 
-Result<void> TraceSession::emit(bool final) {
+Result<void> Session::emit(bool final) {
   core::Snapshot snap =
       tracker_.snapshot(monotonic_ns(), {seconds_to_ns(options_.min_age_s), options_.top, /*whole_trace=*/final});
   const attach::BpfLosses bpf = tracer_->losses();
@@ -154,20 +153,20 @@ Result<void> TraceSession::emit(bool final) {
     if (!p.exited) {
       if (auto comm = attach::read_comm(p.pid)) p.comm = comm;
       p.rss_anon_bytes = attach::read_rss_anon_bytes(p.pid);
+      p.cgroup = attach::read_cgroup_memory(p.pid);
     }
   }
   snap.time_unix_ns = realtime_ns();
   report::resolve_frames(snap, symbols_);
-  const report::SnapshotMeta meta{options_.interval_s, final, "exact"};
-  std::string text = options_.json ? report::render_json(snap, meta) + "\n" : report::render_text(snap, meta);
-  if (interactive_ && !final) text = "\x1b[H\x1b[2J" + text;  // redraw the table in place
-  if (!options_.json && !interactive_) text += "\n";
-  if (fputs(text.c_str(), out_) < 0 || fflush(out_) != 0)
-    return fail(ExitCode::kRuntime, fmt::format("cannot write the report: {}", std::strerror(errno)));
-  return {};
+  return sink_.on_snapshot(snap, final);
 }
 
-Result<void> TraceSession::run() {
+SessionStats Session::stats() const {
+  return SessionStats{decoder_.counters().records, decoder_.counters().rejected(), tracer_->losses(),
+                      tracker_.counters()};
+}
+
+Result<void> Session::run() {
   const uint64_t start = monotonic_ns();
   const uint64_t interval = seconds_to_ns(options_.interval_s);
   const std::optional<uint64_t> stop =

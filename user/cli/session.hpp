@@ -1,8 +1,8 @@
-// One trace from attach to the final snapshot: targets, the tracer, the tracker and the reporters wired
-// together, and the loop that drains the ring buffer, notices exits and signals, and prints snapshots.
+// One trace from attach to the final snapshot: targets, the tracer, the tracker and the symbolizer
+// wired together, and the loop that drains the ring buffer, notices exits and signals, samples the
+// verdict history every second, and hands a resolved snapshot to a sink each interval.
 #pragma once
 
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -17,14 +17,31 @@
 
 namespace memsight::cli {
 
-class TraceSession {
+// Where snapshots go: a text or JSON stream (trace), a database and metrics (record).
+class SnapshotSink {
  public:
-  TraceSession(const TraceOptions& options, FILE* out);
-  ~TraceSession();
+  virtual ~SnapshotSink() = default;
+  // `snap` has its frames resolved and its time filled; `final` marks the last one.
+  virtual Result<void> on_snapshot(core::Snapshot& snap, bool final) = 0;
+};
+
+// Counters of the pipeline itself, for reports on memsight's own health.
+struct SessionStats {
+  uint64_t records = 0;  // decoded and delivered
+  uint64_t rejected = 0;
+  attach::BpfLosses bpf;
+  core::TrackerCounters tracker;
+};
+
+class Session {
+ public:
+  Session(const SessionOptions& options, SnapshotSink& sink);
+  ~Session();
 
   // Checks privileges and kernel, finds the targets, loads and attaches. After it succeeds, run().
   Result<void> start();
   Result<void> run();
+  SessionStats stats() const;
 
  private:
   struct Watched {
@@ -40,8 +57,8 @@ class TraceSession {
   bool reap_exits();  // true when every target has exited
   Result<void> emit(bool final);
 
-  TraceOptions options_;
-  FILE* out_;
+  SessionOptions options_;
+  SnapshotSink& sink_;
   core::Tracker tracker_;
   symbolize::Symbolizer symbols_;
   core::Pipeline pipeline_{tracker_, symbols_};
@@ -50,7 +67,6 @@ class TraceSession {
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;
-  bool interactive_ = false;  // text to a terminal: redraw in place
 };
 
 uint64_t monotonic_ns();
