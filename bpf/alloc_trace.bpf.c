@@ -89,19 +89,21 @@ static __always_inline __u64 mul_or_max(__u64 a, __u64 b)
 	return a * b;
 }
 
+/* Allocators whose size is their first argument (malloc, valloc, pvalloc, operator new and its
+ * variants) share this program; the attach cookie says which function it is (MS_FN_*). Probing
+ * operator new itself, not only the malloc it calls, makes the caller of `new` the direct caller:
+ * libstdc++ has no frame pointers, so a walk from inside it would skip that frame. */
 SEC("uprobe")
-int BPF_UPROBE(ms_malloc, __u64 size)
+int BPF_UPROBE(ms_size0, __u64 size)
 {
-	return remember(ctx, MS_FN_MALLOC, size, 0), 0;
+	return remember(ctx, (__u16)bpf_get_attach_cookie(ctx), size, 0), 0;
 }
 
-/* operator new in all its variants: the size is the first argument. Probing it (not only the malloc
- * it calls) makes the caller of `new` the direct caller: libstdc++ has no frame pointers, so a walk
- * from inside it would skip that frame. */
+/* memalign and aligned_alloc: the size is the second argument. */
 SEC("uprobe")
-int BPF_UPROBE(ms_new, __u64 size)
+int BPF_UPROBE(ms_size1, __u64 align, __u64 size)
 {
-	return remember(ctx, MS_FN_NEW, size, 0), 0;
+	return remember(ctx, (__u16)bpf_get_attach_cookie(ctx), size, 0), 0;
 }
 
 SEC("uprobe")
@@ -130,30 +132,6 @@ SEC("uprobe")
 int BPF_UPROBE(ms_posix_memal, __u64 out, __u64 align, __u64 size)
 {
 	return remember(ctx, MS_FN_POSIX_MEMALIGN, size, out), 0;
-}
-
-SEC("uprobe")
-int BPF_UPROBE(ms_aligned_allo, __u64 align, __u64 size)
-{
-	return remember(ctx, MS_FN_ALIGNED_ALLOC, size, 0), 0;
-}
-
-SEC("uprobe")
-int BPF_UPROBE(ms_memalign, __u64 align, __u64 size)
-{
-	return remember(ctx, MS_FN_MEMALIGN, size, 0), 0;
-}
-
-SEC("uprobe")
-int BPF_UPROBE(ms_valloc, __u64 size)
-{
-	return remember(ctx, MS_FN_VALLOC, size, 0), 0;
-}
-
-SEC("uprobe")
-int BPF_UPROBE(ms_pvalloc, __u64 size)
-{
-	return remember(ctx, MS_FN_PVALLOC, size, 0), 0;
 }
 
 SEC("uprobe")

@@ -21,33 +21,34 @@ struct ProbeSpec {
   Library library;
   const char* symbol;
   const char* entry;  // BPF program for the entry
+  uint16_t fn;        // MS_FN_*: the attach cookie of programs shared by several functions
   bool returns;       // also probe the return
   bool required;      // a module without it is not an allocator memsight can use
 };
 
 constexpr ProbeSpec kProbes[] = {
-    {Library::kLibc, "malloc", "ms_malloc", true, true},
-    {Library::kLibc, "calloc", "ms_calloc", true, false},
-    {Library::kLibc, "realloc", "ms_realloc", true, false},
-    {Library::kLibc, "reallocarray", "ms_reallocarr", true, false},
-    {Library::kLibc, "posix_memalign", "ms_posix_memal", true, false},
-    {Library::kLibc, "aligned_alloc", "ms_aligned_allo", true, false},
-    {Library::kLibc, "memalign", "ms_memalign", true, false},
-    {Library::kLibc, "valloc", "ms_valloc", true, false},
-    {Library::kLibc, "pvalloc", "ms_pvalloc", true, false},
-    {Library::kLibc, "mmap", "ms_mmap", true, false},
-    {Library::kLibc, "mremap", "ms_mremap", true, false},
-    {Library::kLibc, "free", "ms_free", false, true},
-    {Library::kLibc, "munmap", "ms_munmap", false, false},
+    {Library::kLibc, "malloc", "ms_size0", MS_FN_MALLOC, true, true},
+    {Library::kLibc, "calloc", "ms_calloc", MS_FN_CALLOC, true, false},
+    {Library::kLibc, "realloc", "ms_realloc", MS_FN_REALLOC, true, false},
+    {Library::kLibc, "reallocarray", "ms_reallocarr", MS_FN_REALLOCARRAY, true, false},
+    {Library::kLibc, "posix_memalign", "ms_posix_memal", MS_FN_POSIX_MEMALIGN, true, false},
+    {Library::kLibc, "aligned_alloc", "ms_size1", MS_FN_ALIGNED_ALLOC, true, false},
+    {Library::kLibc, "memalign", "ms_size1", MS_FN_MEMALIGN, true, false},
+    {Library::kLibc, "valloc", "ms_size0", MS_FN_VALLOC, true, false},
+    {Library::kLibc, "pvalloc", "ms_size0", MS_FN_PVALLOC, true, false},
+    {Library::kLibc, "mmap", "ms_mmap", MS_FN_MMAP, true, false},
+    {Library::kLibc, "mremap", "ms_mremap", MS_FN_MREMAP, true, false},
+    {Library::kLibc, "free", "ms_free", MS_FN_FREE, false, true},
+    {Library::kLibc, "munmap", "ms_munmap", MS_FN_MUNMAP, false, false},
     // operator delete ends in free, which is probed: only the allocating side is needed here.
-    {Library::kLibstdcxx, "_Znwm", "ms_new", true, false},
-    {Library::kLibstdcxx, "_Znam", "ms_new", true, false},
-    {Library::kLibstdcxx, "_ZnwmRKSt9nothrow_t", "ms_new", true, false},
-    {Library::kLibstdcxx, "_ZnamRKSt9nothrow_t", "ms_new", true, false},
-    {Library::kLibstdcxx, "_ZnwmSt11align_val_t", "ms_new", true, false},
-    {Library::kLibstdcxx, "_ZnamSt11align_val_t", "ms_new", true, false},
-    {Library::kLibstdcxx, "_ZnwmSt11align_val_tRKSt9nothrow_t", "ms_new", true, false},
-    {Library::kLibstdcxx, "_ZnamSt11align_val_tRKSt9nothrow_t", "ms_new", true, false},
+    {Library::kLibstdcxx, "_Znwm", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_Znam", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_ZnwmRKSt9nothrow_t", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_ZnamRKSt9nothrow_t", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_ZnwmSt11align_val_t", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_ZnamSt11align_val_t", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_ZnwmSt11align_val_tRKSt9nothrow_t", "ms_size0", MS_FN_NEW, true, false},
+    {Library::kLibstdcxx, "_ZnamSt11align_val_tRKSt9nothrow_t", "ms_size0", MS_FN_NEW, true, false},
 };
 
 Error libbpf_error(const std::string& what, int err) {
@@ -130,6 +131,7 @@ Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const Allocat
     for (const bool ret : {true, false}) {
       if (ret && !probe.returns) continue;
       opts.retprobe = ret;
+      opts.bpf_cookie = probe.fn;
       bpf_program* prog = ret ? skel_->progs.ms_ret
                               : bpf_object__find_program_by_name(skel_->obj, probe.entry);
       bpf_link* link = bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(pid), module.open_path.c_str(),
