@@ -4,6 +4,7 @@
 #include <map>
 
 #include "report/report.hpp"
+#include "snapshot_fixture.hpp"
 
 using namespace memsight;
 
@@ -38,27 +39,10 @@ struct FakeSymbols final : core::SymbolSource {
 };
 
 core::Snapshot sample() {
-  core::Snapshot snap;
-  snap.time_ns = 5;
-  snap.time_unix_ns = 1700000000000000000;
+  core::Snapshot snap = test::app_snapshot();
   snap.lost.unmatched_frees = 3;
-  core::ProcessRow p;
-  p.pid = 42;
-  p.comm = "app";
-  p.outstanding_bytes = 1536;
-  p.outstanding_allocs = 2;
-  snap.processes.push_back(p);
-  core::StackRow row;
-  row.pid = 42;
-  row.outstanding_bytes = 1536;
-  row.outstanding_allocs = 2;
-  row.allocated_bytes = 2048;
-  row.allocs = 3;
-  row.frees = 1;
-  row.oldest_age_s = 1.5;
-  row.growth_bytes_per_s = 100;
-  row.frames = {0x1000, 0x2000, 0x3000};
-  snap.stacks.push_back(row);
+  snap.stacks[0].oldest_age_s = 1.5;
+  snap.stacks[0].growth_bytes_per_s = 100;
   return snap;
 }
 

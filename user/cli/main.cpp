@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/options.hpp"
+#include "cli/record_command.hpp"
 #include "cli/trace_command.hpp"
 
 int main(int argc, char** argv) {
@@ -15,10 +16,8 @@ int main(int argc, char** argv) {
     case Invocation::Kind::kInfo: fmt::print("{}\n", inv->info); return 0;
     case Invocation::Kind::kDemo: return memsight::cli::run_demo();
     case Invocation::Kind::kTrace: return memsight::cli::run_trace(inv->trace);
-    case Invocation::Kind::kRecord:
-    case Invocation::Kind::kReport:
-      fmt::print(stderr, "memsight: record and report are not built into this version yet\n");
-      return 2;
+    case Invocation::Kind::kRecord: return memsight::cli::run_record(inv->record);
+    case Invocation::Kind::kReport: return memsight::cli::run_report(inv->report);
   }
   return 1;
 }

@@ -16,6 +16,7 @@ struct SnapshotMeta {
   double interval_s = 0;
   bool final = false;
   std::string mode = "exact";
+  std::string source = "memsight trace";  // the text header's first words: what produced the snapshot
 };
 
 // Names every row's frames (row.symbols): frames[0] is the allocator entry; the others are return

@@ -83,8 +83,9 @@ void render_stack(std::string& out, size_t rank, const core::StackRow& row) {
 }  // namespace
 
 std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta) {
-  std::string out = fmt::format("memsight trace · {} · {} mode · every {:.1f} s{}\n", clock_time(snap.time_unix_ns),
-                                meta.mode, meta.interval_s, meta.final ? " · final" : "");
+  std::string out = fmt::format("{} · {} · {} mode", meta.source, clock_time(snap.time_unix_ns), meta.mode);
+  if (meta.interval_s > 0) out += fmt::format(" · every {:.1f} s", meta.interval_s);
+  out += meta.final ? " · final\n" : "\n";
   out += fmt::format("lost: {} events, {} unmatched frees, {} truncated stacks\n\n", count(snap.lost.events),
                      count(snap.lost.unmatched_frees), count(snap.lost.truncated_stacks));
   render_processes(out, snap);
