@@ -130,4 +130,52 @@ _Static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 _Static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
 #endif
 
+/* ---- OOM watch (bpf/oom_watch.bpf.c): its own ring buffer, its own counters ---- */
+
+#define MS_REC_OOM_VICTIM 8 /* ms_oom_victim: the kernel chose a task to kill (oom:mark_victim) */
+
+#define MS_COMM_BYTES 16 /* TASK_COMM_LEN: a command name, NUL-padded (not terminated at 16 bytes) */
+
+/* ms_oom_victim.flags */
+#define MS_OOM_EXITING 1     /* the victim had PF_EXITING set: it was already dying (no SIGKILL, no log line) */
+#define MS_OOM_RSS_APPROX 2  /* rss_* read from percpu_counter.count (6.2+): may lag by the per-CPU batches,
+			      * as the kernel's own OOM report (get_mm_counter) does */
+#define MS_OOM_NO_MM 4       /* the victim had no mm: rss_*, total_vm and pgtables are 0, unknown */
+#define MS_OOM_NO_MEMCG 8    /* memcg_id unknown (no memory controller, or the read failed) */
+#define MS_OOM_NO_PGTABLES 16 /* the kernel has no mm->pgtables_bytes: pgtables_bytes is 0, unknown */
+
+/* Counters of oom_watch: index into its per-CPU `oom_counters` map (u64 each), summed by user space. */
+#define MS_OOM_CNT_SEEN 0         /* mark_victim events seen (records written or not) */
+#define MS_OOM_CNT_RINGBUF_FULL 1 /* a victim record could not be written: the ring buffer was full */
+#define MS_OOM_CNT_COUNT 2
+
+/* One OOM victim, written when the kernel marks it (mark_oom_victim). The header's tgid/tid are the
+ * TRIGGER: the task running the OOM killer at that moment (the one whose allocation failed, or an
+ * exiting task), which is often not the victim. Memory cgroups are identified by the inode of their
+ * directory in the hierarchy that holds the memory controller (kernfs_node id): v1 `memory` mount, or
+ * the cgroup2 mount. Not bpf_get_current_cgroup_id(): that is the v2 cgroup, which has no memory
+ * controller on v1 hosts. */
+struct ms_oom_victim {
+	struct ms_header h;            /* kind MS_REC_OOM_VICTIM; tgid/tid: the trigger */
+	__u32 victim_tgid;             /* process id of the victim (thread group) */
+	__u32 victim_pid;              /* thread id of the task marked (the kernel log's "Killed process" pid) */
+	__s32 oom_score_adj;           /* victim's oom_score_adj, -1000..1000 (the kernel's s16, widened) */
+	__u32 flags;                   /* MS_OOM_* */
+	__u64 memcg_id;                /* victim's memory cgroup: directory inode; 0 when MS_OOM_NO_MEMCG */
+	__u64 trigger_memcg_id;        /* the trigger's memory cgroup, the same way; 0 unknown */
+	__u64 rss_anon_pages;          /* victim's resident anonymous memory, pages (MM_ANONPAGES) */
+	__u64 rss_file_pages;          /* resident file-backed memory, pages (MM_FILEPAGES) */
+	__u64 rss_shmem_pages;         /* resident shared memory (shmem/tmpfs), pages (MM_SHMEMPAGES) */
+	__u64 total_vm_pages;          /* mapped virtual memory, pages (mm->total_vm) */
+	__u64 pgtables_bytes;          /* page tables, bytes (mm->pgtables_bytes) */
+	__u8 comm[MS_COMM_BYTES];      /* victim's command name */
+	__u8 trigger_comm[MS_COMM_BYTES]; /* trigger's command name */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct ms_oom_victim) == 128, "ms_oom_victim is 128 bytes");
+#else
+_Static_assert(sizeof(struct ms_oom_victim) == 128, "ms_oom_victim is 128 bytes");
+#endif
+
 #endif /* MEMSIGHT_ABI_H */

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload_args.h"
+
 // noclone/no_icf keep GCC from renaming (foo.constprop.0) or merging functions
 // whose names the tests look for in stacks.
 #if defined(__clang__)
@@ -191,13 +193,7 @@ static void usage(void) {
   exit(2);
 }
 
-static uint64_t num(const char *s, uint64_t lo, uint64_t hi) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) usage();
-  return v;
-}
+static uint64_t num(const char *s, uint64_t lo, uint64_t hi) { return parse_num(s, lo, hi, usage); }
 
 int main(int argc, char **argv) {
   uint64_t leak_n = 0, churn_n = 0, cache_k = 0, cache_n = 0, pre_n = 0, threads = 0, sync = 0, seconds = 0;

@@ -10,6 +10,7 @@
 
 #include "alloc_trace.skel.h"
 #include "attach/libbpf_log.hpp"
+#include "attach/percpu_counters.hpp"
 #include "memsight/abi.h"
 
 namespace memsight::attach {
@@ -50,14 +51,6 @@ constexpr ProbeSpec kProbes[] = {
     {Library::kLibstdcxx, "_ZnwmSt11align_val_tRKSt9nothrow_t", "ms_size0", MS_FN_NEW, true, false},
     {Library::kLibstdcxx, "_ZnamSt11align_val_tRKSt9nothrow_t", "ms_size0", MS_FN_NEW, true, false},
 };
-
-Error libbpf_error(const std::string& what, int err) {
-  err = err < 0 ? -err : err;
-  if (err == EPERM || err == EACCES)
-    return Error{ExitCode::kPrivilege, fmt::format("{}: {} (memsight needs root, or CAP_BPF and CAP_PERFMON)",
-                                                   what, std::strerror(err))};
-  return Error{ExitCode::kRuntime, fmt::format("{}: {}{}", what, std::strerror(err), libbpf_log_tail())};
-}
 
 int on_sample(void* ctx, void* data, size_t size) {
   auto* decoder = static_cast<core::Decoder*>(ctx);
@@ -162,14 +155,7 @@ Result<int> AllocTracer::drain() {
 }
 
 BpfLosses AllocTracer::losses() const {
-  const int cpus = libbpf_num_possible_cpus();
-  std::vector<uint64_t> values(cpus > 0 ? cpus : 1);
-  uint64_t sums[MS_CNT_COUNT] = {};
-  for (uint32_t key = 0; key < MS_CNT_COUNT; ++key) {
-    if (bpf_map__lookup_elem(skel_->maps.counters, &key, sizeof(key), values.data(),
-                             values.size() * sizeof(uint64_t), 0) == 0)
-      for (uint64_t v : values) sums[key] += v;
-  }
+  const auto sums = sum_percpu_counters(skel_->maps.counters, MS_CNT_COUNT);
   return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
                    sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED]};
 }

@@ -2,10 +2,13 @@
 
 #include <bpf/libbpf.h>
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <fmt/format.h>
 
 namespace memsight::attach {
 namespace {
@@ -36,6 +39,14 @@ void capture_libbpf_log() {
   const char* debug = getenv("MEMSIGHT_DEBUG");
   g_echo = debug && *debug && *debug != '0';
   libbpf_set_print(on_libbpf_message);
+}
+
+Error libbpf_error(const std::string& what, int err) {
+  err = err < 0 ? -err : err;
+  if (err == EPERM || err == EACCES)
+    return Error{ExitCode::kPrivilege, fmt::format("{}: {} (memsight needs root, or CAP_BPF and CAP_PERFMON)",
+                                                   what, std::strerror(err))};
+  return Error{ExitCode::kRuntime, fmt::format("{}: {}{}", what, std::strerror(err), libbpf_log_tail())};
 }
 
 std::string libbpf_log_tail() {

@@ -3,20 +3,10 @@
 #include <cstring>
 
 #include "memsight/abi.h"
+#include "wire_field.hpp"
 
 namespace memsight::core {
 namespace {
-
-// Reads a field of a wire struct at its ABI offset: memcpy, so no alignment or aliasing assumption.
-template <typename Field>
-Field field_at(std::span<const std::byte> bytes, size_t offset) {
-  Field value;
-  std::memcpy(&value, bytes.data() + offset, sizeof(value));
-  return value;
-}
-
-#define MS_FIELD(bytes, type, member) \
-  field_at<decltype(type::member)>(bytes, offsetof(type, member))
 
 RecordHeader header_of(std::span<const std::byte> b) {
   return RecordHeader{MS_FIELD(b, ms_header, tgid), MS_FIELD(b, ms_header, tid),
