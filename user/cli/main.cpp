@@ -1,6 +1,7 @@
 // memsight: tells a memory leak from an overflow on live Linux processes.
 #include <fmt/format.h>
 
+#include "cli/oom_command.hpp"
 #include "cli/options.hpp"
 #include "cli/record_command.hpp"
 #include "cli/trace_command.hpp"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
     case Invocation::Kind::kTrace: return memsight::cli::run_trace(inv->trace);
     case Invocation::Kind::kRecord: return memsight::cli::run_record(inv->record);
     case Invocation::Kind::kReport: return memsight::cli::run_report(inv->report);
+    case Invocation::Kind::kOom: return memsight::cli::run_oom(inv->oom);
   }
   return 1;
 }

@@ -34,6 +34,15 @@ constexpr const char* kReportHelp =
     "  memsight report --db app.db --format pprof -o heap.pb.gz && go tool pprof -top heap.pb.gz\n"
     "  memsight report --db app.db --from -10m --to -1m --pid 1234";
 
+constexpr const char* kOomHelp =
+    "Watch the kernel's OOM killer on the whole host (tp_btf/mark_victim, with the kernel log for the\n"
+    "domain) and print, as each kill happens, the victim, the trigger, the cgroup and its accounting read\n"
+    "at the kill, and what they tell: memory that is not heap filling the cgroup (non_heap), or, without\n"
+    "recorded history, insufficient_data with the facts.\n\n"
+    "Examples:\n"
+    "  memsight oom\n"
+    "  memsight oom --json >> oom.jsonl";
+
 // The options trace and record share; `mode`, `sample` and `all` are checked after parsing.
 struct Unavailable {
   std::string mode = "exact";
@@ -108,6 +117,12 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
   report->add_option("--to", inv.report.to, "end of a range (default: the last snapshot)");
   report->add_option("-o,--output", inv.report.output, "write to FILE instead of standard output");
 
+  CLI::App* oom = app.add_subcommand("oom", "watch every OOM kill on the host and explain each as it happens");
+  oom->footer(kOomHelp);
+  oom->add_flag("--json", inv.oom.json, "one memsight.oom/1 object per line");
+  std::optional<std::string> oom_db;
+  oom->add_option("--db", oom_db, "also store episodes in a database (not available yet)");
+
   CLI::App* demo = app.add_subcommand("demo", "trace a bundled leaking program for 10 s and show the result");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -121,7 +136,7 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
     inv.info = e.what();
     return inv;
   } catch (const CLI::ParseError& e) {
-    for (CLI::App* sub : {trace, record, report, demo})
+    for (CLI::App* sub : {trace, record, report, oom, demo})
       if (sub->parsed()) parsed = sub;
     // "Call for help" from a subcommand arrives here too: its help, not the top one.
     if (e.get_exit_code() == 0) {
@@ -133,6 +148,9 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
   }
   if (demo->parsed()) {
     inv.kind = Invocation::Kind::kDemo;
+  } else if (oom->parsed()) {
+    inv.kind = Invocation::Kind::kOom;
+    if (oom_db) return fail(ExitCode::kUsage, "oom --db is not available yet: memsight oom prints each kill");
   } else if (trace->parsed()) {
     inv.kind = Invocation::Kind::kTrace;
     if (auto ok = check_session(inv.trace.session, trace_later, "trace"); !ok) return tl::unexpected(ok.error());

@@ -42,11 +42,16 @@ struct ReportOptions {
   std::optional<std::string> output;
 };
 
+struct OomOptions {
+  bool json = false;
+};
+
 struct Invocation {
-  enum class Kind { kTrace, kRecord, kReport, kDemo, kInfo } kind = Kind::kInfo;
+  enum class Kind { kTrace, kRecord, kReport, kOom, kDemo, kInfo } kind = Kind::kInfo;
   TraceOptions trace;
   RecordOptions record;
   ReportOptions report;
+  OomOptions oom;
   std::string info;  // --help or --version text, for kInfo
 };
 
