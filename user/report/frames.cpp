@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
+
 namespace memsight::report {
 
 void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols) {
@@ -12,6 +14,14 @@ void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols) {
       for (core::Frame& f : symbols.describe(row.pid, row.frames[i], kind)) row.symbols.push_back(std::move(f));
     }
   }
+}
+
+std::string local_time(uint64_t unix_ns, const char* format) {
+  const time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char buf[64];
+  return strftime(buf, sizeof(buf), format, &tm) ? buf : "";
 }
 
 std::string human_bytes(double bytes) {

@@ -2,19 +2,13 @@
 // present.
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
+#include "report/json_util.hpp"
 
 #include "report.hpp"
 
 namespace memsight::report {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-template <typename T>
-Json or_null(const std::optional<T>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
 
 Json frame_json(const core::Frame& f) {
   return Json{{"address", fmt::format("{:#x}", f.address)},

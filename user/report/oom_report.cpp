@@ -2,31 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <ctime>
-#include <nlohmann/json.hpp>
-
+#include "report/json_util.hpp"
 #include "report/report.hpp"
 
 namespace memsight::report {
-namespace {
-
-using Json = nlohmann::ordered_json;
-
-template <typename T>
-Json or_null(const std::optional<T>& v) {
-  return v ? Json(*v) : Json(nullptr);
-}
-
-std::string clock_time(uint64_t unix_ns) {
-  const time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  char buf[16];
-  strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-  return buf;
-}
-
-}  // namespace
 
 std::string render_oom_json(const core::OomFacts& f, const core::OomExplanation& why) {
   const auto& v = f.victim;
@@ -63,7 +42,7 @@ std::string render_oom_text(const core::OomFacts& f, const core::OomExplanation&
       where += fmt::format(" (limit {}{})", human_bytes(static_cast<double>(*f.domain_memory->limit_bytes)),
                            f.victim_cgroup == f.domain_cgroup ? ", its own" : "");
   }
-  return fmt::format("OOM kill {} - pid {} \"{}\", {}\n{}\n", clock_time(f.time_unix_ns), f.victim.pid, f.victim.comm,
+  return fmt::format("OOM kill {} - pid {} \"{}\", {}\n{}\n", local_time(f.time_unix_ns, "%H:%M:%S"), f.victim.pid, f.victim.comm,
                      where, why.summary) +
          fmt::format("(confidence {}; episode {})\n", why.confidence, f.episode);
 }

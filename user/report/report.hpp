@@ -32,4 +32,7 @@ std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta);
 // "1.5 MiB", "312 B": binary units, for people.
 std::string human_bytes(double bytes);
 
+// A wall-clock time in the local zone, through strftime's `format`.
+std::string local_time(uint64_t unix_ns, const char* format);
+
 }  // namespace memsight::report

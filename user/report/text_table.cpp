@@ -19,15 +19,6 @@ std::string count(uint64_t n) {
   return out;
 }
 
-std::string clock_time(uint64_t unix_ns) {
-  const time_t t = static_cast<time_t>(unix_ns / 1'000'000'000);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  char buf[32];
-  strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 // "leak_block (workload.c:42)", "malloc (libc.so.6)", "0x7f12... (libfoo.so)", "0x401136".
 std::string frame_line(const core::Frame& f) {
   std::string what = f.function ? *f.function : fmt::format("{:#x}", f.address);
@@ -83,7 +74,7 @@ void render_stack(std::string& out, size_t rank, const core::StackRow& row) {
 }  // namespace
 
 std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta) {
-  std::string out = fmt::format("{} · {} · {} mode", meta.source, clock_time(snap.time_unix_ns), meta.mode);
+  std::string out = fmt::format("{} · {} · {} mode", meta.source, local_time(snap.time_unix_ns, "%Y-%m-%d %H:%M:%S"), meta.mode);
   if (meta.interval_s > 0) out += fmt::format(" · every {:.1f} s", meta.interval_s);
   out += meta.final ? " · final\n" : "\n";
   out += fmt::format("lost: {} events, {} unmatched frees, {} truncated stacks\n\n", count(snap.lost.events),
