@@ -11,6 +11,7 @@
 #include "alloc_trace.skel.h"
 #include "attach/libbpf_log.hpp"
 #include "attach/percpu_counters.hpp"
+#include "attach/probe_site.hpp"
 #include "memsight/abi.h"
 
 namespace memsight::attach {
@@ -25,6 +26,7 @@ struct ProbeSpec {
   uint16_t fn;        // MS_FN_*: the attach cookie of programs shared by several functions
   bool returns;       // also probe the return
   bool required;      // a module without it is not an allocator memsight can use
+  bool past_null_test = false;  // probe after a leading `if (!p) return` (free: see probe_site.hpp)
 };
 
 constexpr ProbeSpec kProbes[] = {
@@ -39,7 +41,7 @@ constexpr ProbeSpec kProbes[] = {
     {Library::kLibc, "pvalloc", "ms_size0", MS_FN_PVALLOC, true, false},
     {Library::kLibc, "mmap", "ms_mmap", MS_FN_MMAP, true, false},
     {Library::kLibc, "mremap", "ms_mremap", MS_FN_MREMAP, true, false},
-    {Library::kLibc, "free", "ms_free", MS_FN_FREE, false, true},
+    {Library::kLibc, "free", "ms_free", MS_FN_FREE, false, true, true},
     {Library::kLibc, "munmap", "ms_munmap", MS_FN_MUNMAP, false, false},
     // operator delete ends in free, which is probed: only the allocating side is needed here.
     {Library::kLibstdcxx, "_Znwm", "ms_size0", MS_FN_NEW, true, false},
@@ -127,8 +129,9 @@ Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const Allocat
       opts.bpf_cookie = probe.fn;
       bpf_program* prog = ret ? skel_->progs.ms_ret
                               : bpf_object__find_program_by_name(skel_->obj, probe.entry);
-      bpf_link* link = bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(pid), module.open_path.c_str(),
-                                                       found->second, &opts);
+      const uint64_t site = probe.past_null_test ? past_null_test(module.open_path, found->second) : found->second;
+      bpf_link* link =
+          bpf_program__attach_uprobe_opts(prog, static_cast<pid_t>(pid), module.open_path.c_str(), site, &opts);
       if (!link) {
         const int err = errno;
         if (err == ESRCH) return fail(ExitCode::kTargetMissing, fmt::format("pid {} exited before memsight attached", pid));
