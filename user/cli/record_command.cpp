@@ -49,11 +49,15 @@ class RecordOutput final : public SnapshotSink {
   }
 
   void progress(const core::Snapshot& snap, bool final) const {
-    struct stat st {};
-    stat(options_.db.c_str(), &st);
+    // The database and its write-ahead log (where the newest intervals are until a checkpoint).
+    double bytes = 0;
+    for (const char* suffix : {"", "-wal"}) {
+      struct stat st {};
+      if (stat((options_.db + suffix).c_str(), &st) == 0) bytes += static_cast<double>(st.st_size);
+    }
     fmt::print(stderr, "memsight: {} {} intervals, {} stacks, {} processes; {} is {}{}\n",
                final ? "recorded" : "recording:", written_, snap.stacks.size(), snap.processes.size(), options_.db,
-               report::human_bytes(static_cast<double>(st.st_size)), final ? "" : " (Ctrl-C stops)");
+               report::human_bytes(bytes), final ? "" : " (Ctrl-C stops)");
   }
 
   const RecordOptions& options_;
