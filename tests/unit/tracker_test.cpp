@@ -266,3 +266,37 @@ TEST_CASE("snapshot: ordering, top, min-age, growth, unknown stacks") {
   CHECK(f.row(kS1, 9'000'000'000).growth_bytes_per_s == Approx(0.0));  // exited: no more growth
   CHECK(f.row(kS1, 20'000'000'000, {0, 0, true}).growth_bytes_per_s == Approx(2010.0 / 8));  // until the exit
 }
+
+TEST_CASE("records no kernel would write are counted and change no total") {
+  Fixture f;
+  test::Wire other{200, 200};
+  SECTION("a stack id another process already owns: the birth goes to this process's placeholder") {
+    f.feed(f.w.alloc(9, 0x900, 8, kS1));
+    f.feed(other.alloc(10, 0x1000, 64, kS1));
+    CHECK(f.tracker.counters().stack_collisions == 1);
+    CHECK(f.row(kS1).outstanding_bytes == 8);
+    CHECK(f.proc(200).outstanding_bytes == 64);
+    f.feed(other.stack(11, kS1, {0xee}));  // and its stack record for that id is refused
+    CHECK(f.row(kS1).frames == std::vector<uint64_t>{0xa0, 0xa1, 0xa2});
+  }
+  SECTION("an even stack id, which only placeholders use") {
+    f.feed(f.w.stack(10, 0x40, {0xf0}));
+    CHECK(f.tracker.counters().invalid_records == 1);
+  }
+  SECTION("an empty or wrapping mapping") {
+    f.feed(f.w.alloc(10, 0x100000, 0, kS1, MS_FN_MMAP));
+    f.feed(f.w.alloc(11, UINT64_MAX - kPage, 4 * kPage, kS1, MS_FN_MMAP));
+    CHECK(f.tracker.counters().invalid_records == 2);
+    CHECK(f.proc(100).outstanding_bytes == 0);
+    CHECK(f.tracker.live_blocks() == 0);
+  }
+  SECTION("mremap onto a live mapping replaces the overlap") {
+    f.feed(f.w.alloc(10, 0x100000, 4 * kPage, kS1, MS_FN_MMAP));
+    f.feed(f.w.alloc(11, 0x200000, 4 * kPage, kS2, MS_FN_MMAP));
+    f.feed(f.w.move_begin(12, 0x100000, 4 * kPage, MS_FN_MREMAP));
+    f.feed(f.w.move_end(13, 0x200000, 2 * kPage, kS3, MS_FN_MREMAP));
+    CHECK(f.row(kS2).outstanding_bytes == 2 * kPage);
+    CHECK(f.row(kS3).outstanding_bytes == 2 * kPage);
+    CHECK(f.proc(100).outstanding_bytes == 4 * kPage);
+  }
+}

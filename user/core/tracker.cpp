@@ -25,23 +25,52 @@ size_t Tracker::live_blocks() const {
   return n;
 }
 
-// The stack a birth is charged to. A birth whose stack record was lost (id 0) or has not arrived goes
-// to a placeholder, counted: even ids never come from BPF (it sets bit 0), so pid << 1 is free.
-Tracker::StackState& Tracker::stack(uint32_t pid, uint64_t stack_id, ProcessState& p, uint64_t time_ns) {
-  if (stack_id == 0) stack_id = uint64_t{pid} << 1;
-  auto [it, created] = stacks_.try_emplace(stack_id);
+// The key a birth of `pid` is charged to: the stack id BPF sent, unless it is no BPF id (even: BPF sets
+// bit 0; 0 means the stack record was lost) or names another process's stack (a collision, counted);
+// then the process's placeholder: even, with the top bit set, so no BPF id and no other pid's.
+uint64_t Tracker::charge_key(uint32_t pid, uint64_t stack_id) {
+  if (stack_id & 1) {
+    const auto it = stacks_.find(stack_id);
+    if (it == stacks_.end() || it->second.pid == pid) return stack_id;
+    ++counters_.stack_collisions;
+  }
+  return (uint64_t{1} << 63) | (uint64_t{pid} << 1);
+}
+
+// [address, address + length rounded to pages), or nothing when that is no range (empty, or past the
+// end of the address space): records no kernel would produce, counted and ignored.
+std::optional<std::pair<uint64_t, uint64_t>> Tracker::page_range(uint64_t address, uint64_t length) {
+  const uint64_t end = address + round_up(length);
+  if (length == 0 || end <= address) {
+    ++counters_.invalid_records;
+    return std::nullopt;
+  }
+  return std::pair{address, end};
+}
+
+// The stack state under `key` (from charge_key), made on first use.
+Tracker::StackState& Tracker::stack(uint32_t pid, uint64_t key, ProcessState& p, uint64_t time_ns) {
+  auto [it, created] = stacks_.try_emplace(key);
   if (created) {
     it->second.pid = pid;
     it->second.last_time_ns = it->second.first_seen_ns = time_ns;
-    p.stack_ids.push_back(stack_id);
+    p.stack_ids.push_back(key);
   }
   return it->second;
 }
 
 void Tracker::on_stack(const StackRecord& r) {
+  if (!(r.stack_id & 1)) {  // not an id BPF makes: it could only clash with a placeholder
+    ++counters_.invalid_records;
+    return;
+  }
   ProcessState& p = process(r.h.pid, r.h.time_ns);
   auto [it, created] = stacks_.try_emplace(r.stack_id);
   StackState& s = it->second;
+  if (!created && s.pid != r.h.pid) {
+    ++counters_.stack_collisions;  // the same id from two processes: the first keeps it
+    return;
+  }
   if (created) {
     s.pid = r.h.pid;
     s.last_time_ns = s.first_seen_ns = r.h.time_ns;
@@ -100,13 +129,12 @@ void Tracker::on_alloc(const AllocRecord& r) {
   ProcessState& p = process(r.h.pid, r.h.time_ns);
   if (p.exited_ns) return;
   if (r.fn == MS_FN_MMAP) {
-    unmap(p, r.address, r.size);  // MAP_FIXED replaces what was mapped there
-    add_mapping(p, r.h.pid, {r.address, r.address + round_up(r.size), r.stack_id, r.h.time_ns});
+    map_range(p, r.h.pid, r.address, r.size, r.stack_id, r.h.time_ns);
     return;
   }
-  StackState& s = stack(r.h.pid, r.stack_id, p, r.h.time_ns);
+  const uint64_t id = charge_key(r.h.pid, r.stack_id);
+  StackState& s = stack(r.h.pid, id, p, r.h.time_ns);
   if (s.frames.empty()) ++counters_.unknown_stack_allocs;
-  const uint64_t id = r.stack_id ? r.stack_id : uint64_t{r.h.pid} << 1;
   s.allocated_bytes += r.size;
   s.allocs += 1;
   if (auto o = p.orphans.find(r.address); o != p.orphans.end()) {
@@ -192,7 +220,7 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
   const bool mapping = r.fn == MS_FN_MREMAP;
   if (r.address != 0) {
     if (mapping) {
-      add_mapping(p, r.h.pid, {r.address, r.address + round_up(r.size), r.stack_id, r.h.time_ns});
+      map_range(p, r.h.pid, r.address, r.size, r.stack_id, r.h.time_ns);
     } else {
       on_alloc(AllocRecord{r.h, r.address, r.size, r.stack_id, r.fn});
     }
@@ -210,11 +238,20 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
   }
 }
 
+// A new mapping (mmap, or where mremap put one): it replaces whatever was mapped over the same
+// pages (MAP_FIXED, MREMAP_FIXED).
+void Tracker::map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
+                        uint64_t time_ns) {
+  const auto range = page_range(address, length);
+  if (!range) return;
+  unmap(p, address, length);
+  add_mapping(p, pid, {range->first, range->second, charge_key(pid, stack_id), time_ns});
+}
+
 void Tracker::add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece) {
   StackState& s = stack(pid, piece.stack_id, p, piece.born_ns);
   if (s.frames.empty()) ++counters_.unknown_stack_allocs;
-  MappingSet::Piece stored = piece;
-  if (stored.stack_id == 0) stored.stack_id = uint64_t{pid} << 1;
+  const MappingSet::Piece& stored = piece;
   s.outstanding_bytes += piece.bytes();
   s.outstanding_allocs += 1;
   s.allocated_bytes += piece.bytes();
@@ -226,7 +263,8 @@ void Tracker::add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece
 }
 
 std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start, uint64_t length) {
-  auto removed = p.mappings.remove(start, start + round_up(length));
+  const uint64_t end = start + round_up(length);
+  auto removed = p.mappings.remove(start, end > start ? end : UINT64_MAX);  // a range past the top ends there
   for (const auto& r : removed) {
     const uint64_t bytes = r.part.bytes();
     // A piece that is gone is one allocation fewer; one split around a hole is one more.

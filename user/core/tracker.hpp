@@ -39,6 +39,7 @@ struct TrackerCounters {
   uint64_t stack_collisions = 0;      // a stack id arriving with other frames than before
   uint64_t replaced_blocks = 0;       // a birth at a live address: the block's free was lost
   uint64_t late_births = 0;           // births that arrived after their own free (out of order)
+  uint64_t invalid_records = 0;       // records no kernel would write (empty or wrapping ranges, even ids)
 };
 
 class Tracker final : public RecordSink {
@@ -111,7 +112,11 @@ class Tracker final : public RecordSink {
   };
 
   ProcessState& process(uint32_t pid, uint64_t time_ns);
-  StackState& stack(uint32_t pid, uint64_t stack_id, ProcessState& p, uint64_t time_ns);
+  uint64_t charge_key(uint32_t pid, uint64_t stack_id);
+  std::optional<std::pair<uint64_t, uint64_t>> page_range(uint64_t address, uint64_t length);
+  StackState& stack(uint32_t pid, uint64_t key, ProcessState& p, uint64_t time_ns);
+  void map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
+                 uint64_t time_ns);
   void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
   void drop_block(ProcessState& p, const Block& b, bool count_free);
   void add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece);
