@@ -41,7 +41,7 @@ struct Wire {
     s.stack_id = id;
     s.nr_frames = static_cast<uint16_t>(frames.size());
     s.flags = flags;
-    std::memcpy(s.frames, frames.data(), 8 * frames.size());
+    if (!frames.empty()) std::memcpy(s.frames, frames.data(), 8 * frames.size());
     return bytes_of(s, size);
   }
   Bytes alloc(uint64_t t, uint64_t address, uint64_t size, uint64_t stack_id, uint16_t fn = MS_FN_MALLOC) const {

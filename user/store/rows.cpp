@@ -160,7 +160,8 @@ Result<std::map<int64_t, SampleRow>> rows_at(Db& db, int64_t at, const std::vect
   auto found = newest_recent(db, kRecentDown, at, stacks, read_sample);
   if (!found) return found;
   for (int64_t stack : stacks) {
-    auto archived = sample_before(db, stack, at + 1);
+    // "at or before at": before at + 1, which can't pass the largest interval id
+    auto archived = sample_before(db, stack, at == INT64_MAX ? at : at + 1);
     if (!archived) return tl::unexpected(archived.error());
     if (!*archived) continue;
     auto it = found->find(stack);
