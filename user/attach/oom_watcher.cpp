@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "attach/clock.hpp"
 #include "attach/percpu_counters.hpp"
 #include "attach/libbpf_log.hpp"
 #include "attach/process_info.hpp"
@@ -64,12 +65,6 @@ namespace {
 
 constexpr uint64_t kLogSkewNs = 10'000'000'000;  // log lines this much older than a victim are another kill's
 
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 std::optional<uint64_t> inode_of(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
@@ -104,7 +99,7 @@ std::optional<uint64_t> read_count(const std::string& path) {
 // Usage, limit, breakdown and OOM counters of the cgroup at snap.path, now.
 void read_cgroup(const MemoryHierarchy& where, CgroupOomSnapshot& snap) {
   snap.v2 = where.v2;
-  snap.read_ns = now_ns();
+  snap.read_ns = monotonic_ns();
   if (!snap.path) return;
   snap.memory = read_cgroup_memory(where, *snap.path);
   const std::string dir = where.mount + (*snap.path == "/" ? "" : *snap.path);
@@ -195,7 +190,7 @@ CgroupOomSnapshot OomWatcher::snapshot_victim_cgroup(const core::OomVictim& vict
 }
 
 void OomWatcher::on_record(std::span<const std::byte> bytes) {
-  const uint64_t received = now_ns();
+  const uint64_t received = monotonic_ns();
   auto victim = core::decode_oom_victim(bytes, page_bytes_);
   if (!victim) {
     ++rejected_;
@@ -256,7 +251,7 @@ int OomWatcher::wait_ms(int timeout_ms, uint64_t now) const {
 
 Result<std::vector<OomReport>> OomWatcher::poll(int timeout_ms) {
   pollfd fds[2] = {{fd(), POLLIN, 0}, {kmsg_fd(), POLLIN, 0}};
-  if (::poll(fds, kmsg_ ? 2 : 1, wait_ms(timeout_ms, now_ns())) < 0 && errno != EINTR)
+  if (::poll(fds, kmsg_ ? 2 : 1, wait_ms(timeout_ms, monotonic_ns())) < 0 && errno != EINTR)
     return fail(ExitCode::kRuntime, fmt::format("waiting for OOM records failed: {}", std::strerror(errno)));
   // Victims first: their cgroups are read in the callback, as early as possible.
   const int consumed = ring_buffer__consume(ring_);
@@ -266,7 +261,7 @@ Result<std::vector<OomReport>> OomWatcher::poll(int timeout_ms) {
     auto read = kmsg_->read_available([this](const core::KmsgRecord& record) { log_.add(record); });
     if (!read) return tl::unexpected(read.error());
   }
-  return take_ready(now_ns());
+  return take_ready(monotonic_ns());
 }
 
 OomWatchLosses OomWatcher::losses() const {

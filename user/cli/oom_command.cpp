@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fmt/format.h>
 
+#include "attach/clock.hpp"
 #include "attach/oom_watcher.hpp"
 #include "attach/preflight.hpp"
 #include "cli/output.hpp"
@@ -17,19 +18,12 @@
 
 namespace memsight::cli {
 namespace {
-
-uint64_t clock_ns(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
-
 // The facts of one kill: the victim from BPF, the domain from the kernel log (without it, a kill whose
 // cgroup sat at its limit is taken as that cgroup's), the accounting read at the kill.
 core::OomFacts facts_of(const attach::OomReport& r, uint64_t episode) {
   core::OomFacts f;
   f.episode = episode;
-  f.time_unix_ns = clock_ns(CLOCK_REALTIME) - (clock_ns(CLOCK_MONOTONIC) - r.victim.time_ns);
+  f.time_unix_ns = attach::realtime_ns() - (attach::monotonic_ns() - r.victim.time_ns);
   f.victim = r.victim;
   f.victim_cgroup = r.cgroup.path;
   const auto* summary = r.kernel_log && r.kernel_log->summary ? &*r.kernel_log->summary : nullptr;
@@ -75,7 +69,7 @@ int run_oom(const OomOptions& options) {
                                             : report::render_oom_text(facts, why) + "\n";
       if (auto ok = write_all(stdout, text); !ok) return report_error(ok.error());
     }
-    episodes.poll(clock_ns(CLOCK_MONOTONIC));
+    episodes.poll(attach::monotonic_ns());
   }
   const auto l = (*watcher)->losses();
   fmt::print(stderr, "memsight: {} OOM kills seen; lost: {} (ring full), {} kernel-log records\n", l.seen,

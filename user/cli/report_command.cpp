@@ -4,6 +4,7 @@
 #include <ctime>
 #include <fmt/format.h>
 
+#include "attach/clock.hpp"
 #include "cli/output.hpp"
 #include "cli/record_command.hpp"
 #include "report/encoders.hpp"
@@ -12,17 +13,10 @@
 
 namespace memsight::cli {
 namespace {
-
-uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
-
 // --at names one moment, --from/--to a range; without --from, growth covers the whole history.
 Result<store::TimeRange> time_range(const ReportOptions& o, store::Reader& reader) {
   store::TimeRange range;
-  const uint64_t now = realtime_ns();
+  const uint64_t now = attach::realtime_ns();
   for (auto [text, into] : {std::pair{&o.at, &range.to_unix_ns}, std::pair{&o.to, &range.to_unix_ns},
                             std::pair{&o.from, &range.from_unix_ns}}) {
     if (!*text) continue;

@@ -13,21 +13,20 @@
 #include <fmt/format.h>
 
 #include "attach/cgroup_memory.hpp"
+#include "attach/clock.hpp"
 #include "attach/preflight.hpp"
 #include "attach/process_info.hpp"
 #include "report/report.hpp"
 
 namespace memsight::cli {
+
+using attach::monotonic_ns;
+using attach::realtime_ns;
+
 namespace {
 
 constexpr int kTickMs = 100;  // how often the loop drains the ring and looks for exits and signals
 constexpr uint64_t kSampleNs = 1'000'000'000;  // verdict history: one sample per stack per second
-
-uint64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
 
 uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
@@ -38,12 +37,6 @@ std::string module_list(const std::vector<attach::AllocatorModule>& modules) {
 }
 
 }  // namespace
-
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns
-  return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
-}
 
 Session::Session(const SessionOptions& options, SnapshotSink& sink) : options_(options), sink_(sink) {}
 

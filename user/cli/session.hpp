@@ -69,6 +69,5 @@ class Session {
   int signal_fd_ = -1;
 };
 
-uint64_t monotonic_ns();
 
 }  // namespace memsight::cli
