@@ -911,3 +911,28 @@ TEST_CASE("store: size of a synthetic recording", "[.][size]") {
   WARN("  Reader::open + snapshot: "
        << std::chrono::duration<double>(std::chrono::steady_clock::now() - reopen).count() << " s");
 }
+
+TEST_CASE("store: OOM episodes are numbered across recordings and read back by number or pid", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("episodes.db");
+  {
+    auto rec = open_recorder(path);
+    REQUIRE(rec->write(tick(0), {}));
+    CHECK(*rec->next_episode() == 1);
+    REQUIRE(rec->write_episode({1, kT0, "oom_kill", 41, "leak", "{\"episode\":1}", "Verdict: MEMORY LEAK"}));
+    CHECK(*rec->next_episode() == 2);
+    REQUIRE(rec->write_episode({2, kT0 + kS, "alloc_failure", 42, "burst", "{\"episode\":2}", "Verdict: BURST"}));
+  }
+  auto again = open_recorder(path);  // a new recording continues the numbering
+  CHECK(*again->next_episode() == 3);
+  auto reader = open_reader(path);
+  auto all = reader->episodes();
+  REQUIRE(all);
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].verdict == "leak");
+  CHECK((*all)[1].kind == "alloc_failure");
+  CHECK((*all)[1].text == "Verdict: BURST");
+  CHECK(reader->episodes(2)->front().pid == 42);
+  CHECK(reader->episodes(std::nullopt, 41)->front().number == 1);
+  CHECK(reader->episodes(7)->empty());
+}

@@ -78,6 +78,10 @@ Result<core::Snapshot> Reader::snapshot(const TimeRange& range, std::optional<ui
   return snap;
 }
 
+Result<std::vector<EpisodeRow>> Reader::episodes(std::optional<uint64_t> number, std::optional<uint32_t> pid) {
+  return read_episodes(*state_->db, number, pid);
+}
+
 Result<std::vector<uint32_t>> Reader::pids() {
   auto s = state_->db->cached("SELECT pid FROM process_sample UNION SELECT pid FROM stack ORDER BY 1");
   if (!s) return tl::unexpected(s.error());

@@ -79,6 +79,7 @@ Result<void> init_schema(Db& db) {
   (*count)->reset();
   auto ok = empty ? create_schema(db, wall_clock_ns()) : check_meta(db);
   if (!ok) return ok;
+  if (auto added = add_episode_table(db); !added) return added;  // files from before OOM episodes
   auto mark = db.prepare("INSERT OR REPLACE INTO recorder (id, pid, started_unix_ns) VALUES (1, ?1, ?2)");
   if (!mark) return tl::unexpected(mark.error());
   if (auto ok2 = (*mark)->bind(1, static_cast<uint64_t>(::getpid())).bind(2, wall_clock_ns()).run(); !ok2)

@@ -2,10 +2,13 @@
 // one of ours before anything touches it.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "sqlite.hpp"
+#include "store.hpp"
 
 namespace memsight::store {
 
@@ -19,6 +22,12 @@ Result<FileState> inspect_file(const std::string& path);
 
 // Creates the tables and the meta rows in an empty database (inside the caller's transaction).
 Result<void> create_schema(Db& db, uint64_t now_unix_ns);
+
+// The `oom_episode` table, created if missing: an addition to memsight.db/1 that older files lack
+// (readers treat its absence as no episodes).
+Result<void> add_episode_table(Db& db);
+// The stored episodes (none in a file without the table), oldest first.
+Result<std::vector<EpisodeRow>> read_episodes(Db& db, std::optional<uint64_t> number, std::optional<uint32_t> pid);
 
 // The meta table says memsight.db/1 (or an older version this build reads).
 Result<void> check_meta(Db& db);

@@ -55,6 +55,18 @@ struct IntervalMeta {
   bool final = false;
 };
 
+// One OOM kill or failed allocation, explained when it happened (`record`), stored as the reports
+// `explain` prints. Episodes are few and small: retention keeps them all.
+struct EpisodeRow {
+  uint64_t number = 0;  // 1, 2, ... across every recording into the file
+  uint64_t time_unix_ns = 0;
+  std::string kind;     // "oom_kill" or "alloc_failure"
+  uint32_t pid = 0;     // the victim, or the process whose allocation failed
+  std::string verdict;  // as in memsight.oom/1
+  std::string json;     // the memsight.oom/1 object, one line
+  std::string text;     // the text report
+};
+
 class Recorder {
  public:
   // Creates the file (0600) or continues an existing memsight database. Errors, with nothing written:
@@ -67,6 +79,9 @@ class Recorder {
   Result<void> write(const core::Snapshot& snap, const IntervalMeta& meta);
   // Downsampling and retention up to `now_unix_ns`; incremental, meant to be called every minute.
   Result<void> compact(uint64_t now_unix_ns);
+  // The number the next episode gets (one more than the file's last).
+  Result<uint64_t> next_episode();
+  Result<void> write_episode(const EpisodeRow& episode);
 
   struct State;
 
@@ -114,6 +129,9 @@ class Reader {
   // to the last at or before `to` (the OOM explainer's input). A stable stack has few rows: each
   // holds until the next.
   Result<std::vector<SeriesPoint>> series(uint32_t pid, uint64_t stack_id, const TimeRange& range);
+  // Stored episodes, oldest first; optionally only one number or one pid's.
+  Result<std::vector<EpisodeRow>> episodes(std::optional<uint64_t> number = std::nullopt,
+                                           std::optional<uint32_t> pid = std::nullopt);
 
   struct State;
 
