@@ -6,6 +6,7 @@
  *   malloc calloc memalign ...  -> remember the call in `inflight`  -> stack + MS_REC_ALLOC
  *   realloc mremap              -> remember, MS_REC_MOVE_BEGIN      -> stack + MS_REC_MOVE_END
  *   free munmap                 -> MS_REC_FREE (no return probe)
+ *   any of the above failing                                         -> stack + MS_REC_ALLOC_FAIL
  *
  * The stack is taken at the return: the user registers then are the caller's, so the frame-pointer walk
  * starts at the return address inside the direct caller (an entry probe would lose that frame). frames[0]
@@ -21,6 +22,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define MAP_ANONYMOUS 0x20
 #define MAP_FAILED ((__u64)-1)
+/* Resource limit indices, asm-generic numbering (x86, arm64, riscv; alpha, mips and sparc differ). */
+#define RLIMIT_DATA 2
+#define RLIMIT_AS 9
 
 /* The thread's call in flight, if it is still live; a call whose return was never seen (its thread left
  * the function another way, or the probe was attached mid-call) is dropped and counted. */
@@ -261,6 +265,24 @@ static __always_inline void moved(void *ctx, struct call *c, __u64 address)
 	emit(&r, sizeof(r));
 }
 
+/* A failed call, with what bounded it: the soft limits (RLIM_INFINITY reads as ~0) and how much of
+ * them the process used. Failures are rare and urgent (an OOM may follow): the consumer wakes at once. */
+static __always_inline void failed(void *ctx, struct call *c)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ms_alloc_fail r = {};
+
+	r.stack_id = send_stack(ctx, c->entry_ip);
+	fill_header(&r.h, MS_REC_ALLOC_FAIL, sizeof(r));
+	r.size = c->size;
+	r.rlimit_as = BPF_CORE_READ(task, signal, rlim[RLIMIT_AS].rlim_cur);
+	r.rlimit_data = BPF_CORE_READ(task, signal, rlim[RLIMIT_DATA].rlim_cur);
+	r.total_vm_pages = BPF_CORE_READ(task, mm, total_vm);
+	r.data_vm_pages = BPF_CORE_READ(task, mm, data_vm);
+	r.fn = c->fn;
+	emit_now(&r, sizeof(r));
+}
+
 SEC("uretprobe")
 int BPF_URETPROBE(ms_ret, __u64 ret)
 {
@@ -275,28 +297,44 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 	call = *c;
 	bpf_map_delete_elem(&inflight, &id);
 
+	/* Failures branch off only where a success would not go: a successful call pays nothing more. */
 	switch (call.fn) {
 	case MS_FN_POSIX_MEMALIGN:
-		if (ret != 0 || bpf_probe_read_user(&address, sizeof(address), (void *)call.old))
+		if (ret != 0) { /* an errno: ENOMEM, or EINVAL for a bad alignment */
+			failed(ctx, &call);
+			return 0;
+		}
+		if (bpf_probe_read_user(&address, sizeof(address), (void *)call.old))
 			return 0;
 		break;
 	case MS_FN_MMAP:
-		if (ret == MAP_FAILED)
+		if (ret == MAP_FAILED) {
+			failed(ctx, &call);
 			return 0;
+		}
 		break;
 	case MS_FN_MREMAP:
-		moved(ctx, &call, ret == MAP_FAILED ? 0 : ret);
+		if (ret == MAP_FAILED) {
+			moved(ctx, &call, 0); /* the old mapping stays */
+			failed(ctx, &call);
+			return 0;
+		}
+		moved(ctx, &call, ret);
 		return 0;
 	case MS_FN_REALLOC:
 	case MS_FN_REALLOCARRAY:
 		if (call.old) {
 			moved(ctx, &call, ret);
+			if (!ret && call.size) /* realloc(p, 0) returning NULL freed p: no failure */
+				failed(ctx, &call);
 			return 0;
 		}
 		break;
 	}
 	if (address)
 		born(ctx, &call, address);
+	else if (call.size) /* C lets a zero-byte request return NULL */
+		failed(ctx, &call);
 	return 0;
 }
 
@@ -313,8 +351,7 @@ int BPF_PROG(ms_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	fill_header(&h, MS_REC_EXEC, sizeof(h));
-	if (bpf_ringbuf_output(&events, &h, sizeof(h), BPF_RB_FORCE_WAKEUP)) /* as for stacks */
-		count(MS_CNT_RINGBUF_FULL);
+	emit_now(&h, sizeof(h)); /* as for stacks */
 	return 0;
 }
 

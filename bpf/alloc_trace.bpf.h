@@ -106,4 +106,11 @@ static __always_inline void emit(void *rec, __u64 size)
 		count(MS_CNT_RINGBUF_FULL);
 }
 
+/* The same, waking the consumer at once: for rare records it must see without waiting for its timer. */
+static __always_inline void emit_now(void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, BPF_RB_FORCE_WAKEUP))
+		count(MS_CNT_RINGBUF_FULL);
+}
+
 #endif /* MEMSIGHT_ALLOC_TRACE_BPF_H */

@@ -32,6 +32,7 @@
 #define MS_REC_MOVE_END 5   /* ms_move_end: realloc/mremap returned; new block born, or old restored */
 #define MS_REC_EXEC 6       /* ms_header only: the process replaced its image; its state resets */
 #define MS_REC_FORK 7       /* ms_fork: a traced process forked */
+#define MS_REC_ALLOC_FAIL 9 /* ms_alloc_fail: an allocating call failed (8 is MS_REC_OOM_VICTIM, below) */
 
 /* Allocator functions (ms_alloc.fn, ms_free.fn): which entry point the program called. */
 #define MS_FN_MALLOC 1
@@ -112,6 +113,24 @@ struct ms_fork {
 	__u32 _pad;
 };
 
+/* An allocating call that failed: NULL from malloc, calloc, realloc, reallocarray, aligned_alloc, memalign,
+ * valloc, pvalloc or nothrow operator new asked for at least one byte; non-zero from posix_memalign;
+ * MAP_FAILED from an anonymous mmap or from mremap. Written at the return, after the stack record. The
+ * limits and the address-space size say whether the request ran into RLIMIT_AS/RLIMIT_DATA, or was
+ * simply too large. */
+struct ms_alloc_fail {
+	struct ms_header h;
+	__u64 size;           /* bytes requested: calloc n*size, realloc/mremap the new size, mmap length;
+			       * ~0 when n*size overflows */
+	__u64 stack_id;       /* an ms_stack.stack_id sent earlier; 0: the stack could not be sent */
+	__u64 rlimit_as;      /* RLIMIT_AS soft limit (rlim_cur), bytes; ~0 = unlimited */
+	__u64 rlimit_data;    /* RLIMIT_DATA soft limit (rlim_cur), bytes; ~0 = unlimited */
+	__u64 total_vm_pages; /* mapped virtual memory at the failure, pages (mm->total_vm): RLIMIT_AS counts it */
+	__u64 data_vm_pages;  /* private writable memory, pages (mm->data_vm): RLIMIT_DATA counts it */
+	__u16 fn;             /* MS_FN_* */
+	__u16 _pad[3];
+};
+
 #define MS_STACK_HEADER_BYTES 40 /* ms_stack without frames: the bytes sent before nr_frames * 8 */
 
 #ifdef __cplusplus
@@ -121,6 +140,7 @@ static_assert(sizeof(struct ms_alloc) == 56, "ms_alloc is 56 bytes");
 static_assert(sizeof(struct ms_free) == 48, "ms_free is 48 bytes");
 static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
+static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
 #else
 _Static_assert(sizeof(struct ms_header) == 24, "ms_header is 24 bytes");
 _Static_assert(sizeof(struct ms_stack) == MS_STACK_HEADER_BYTES + 8 * MS_MAX_FRAMES, "ms_stack layout");
@@ -128,6 +148,7 @@ _Static_assert(sizeof(struct ms_alloc) == 56, "ms_alloc is 56 bytes");
 _Static_assert(sizeof(struct ms_free) == 48, "ms_free is 48 bytes");
 _Static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 _Static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
+_Static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
 #endif
 
 /* ---- OOM watch (bpf/oom_watch.bpf.c): its own ring buffer, its own counters ---- */

@@ -17,6 +17,7 @@ struct Collected final : core::RecordSink {
   std::vector<bool> truncated;
   int execs = 0;
   std::vector<uint32_t> forks;
+  std::vector<core::AllocFailRecord> fails;
   void on_stack(const core::StackRecord& r) override {
     stacks.emplace_back(r.frames.begin(), r.frames.end());
     truncated.push_back(r.truncated);
@@ -26,6 +27,18 @@ struct Collected final : core::RecordSink {
   void on_move_end(const core::MoveEndRecord& r) override { moves.push_back(r); }
   void on_exec(const core::RecordHeader&) override { ++execs; }
   void on_fork(const core::ForkRecord& r) override { forks.push_back(r.child); }
+  void on_alloc_fail(const core::AllocFailRecord& r) override { fails.push_back(r); }
+};
+
+// A sink written before failures existed: it overrides none of it, and still compiles and decodes.
+struct Unaware final : core::RecordSink {
+  int records = 0;
+  void on_stack(const core::StackRecord&) override { ++records; }
+  void on_alloc(const core::AllocRecord&) override { ++records; }
+  void on_free(const core::FreeRecord&) override { ++records; }
+  void on_move_end(const core::MoveEndRecord&) override { ++records; }
+  void on_exec(const core::RecordHeader&) override { ++records; }
+  void on_fork(const core::ForkRecord&) override { ++records; }
 };
 
 }  // namespace
@@ -115,9 +128,55 @@ TEST_CASE("decoder survives garbage without delivering anything") {
   // and reached the sink.
   CHECK(d.counters().records + d.counters().rejected() == 20000);
   CHECK(d.counters().rejected() > 19900);
-  CHECK(sink.allocs.size() + sink.frees.size() + sink.moves.size() + sink.stacks.size() +
-            size_t(sink.execs) + sink.forks.size() == d.counters().records);
+  CHECK(sink.allocs.size() + sink.frees.size() + sink.moves.size() + sink.stacks.size() + size_t(sink.execs) +
+            sink.forks.size() + sink.fails.size() ==
+        d.counters().records);
   Bytes unknown = test::Wire{}.exec(1);
   unknown[0] = std::byte{200};
   CHECK(d.decode(unknown) == core::DecodeStatus::kUnknownKind);
+}
+
+TEST_CASE("decoder delivers an allocation failure with its limits") {
+  Collected sink;
+  core::Decoder d(sink);
+  test::Wire w{7, 8};
+  const uint64_t gib = uint64_t{1} << 30;
+  REQUIRE(d.decode(w.alloc_fail(9, gib, 0x11, MS_FN_CALLOC, 200 << 20, UINT64_MAX, 5000, 1200)) ==
+          core::DecodeStatus::kOk);
+  REQUIRE(sink.fails.size() == 1);
+  const core::AllocFailRecord& r = sink.fails[0];
+  CHECK(r.h.pid == 7);
+  CHECK(r.h.tid == 8);
+  CHECK(r.h.time_ns == 9);
+  CHECK(r.size == gib);
+  CHECK(r.stack_id == 0x11);
+  CHECK(r.rlimit_as == 200 << 20);
+  CHECK(r.rlimit_data == UINT64_MAX);
+  CHECK(r.total_vm_pages == 5000);
+  CHECK(r.data_vm_pages == 1200);
+  CHECK(r.fn == MS_FN_CALLOC);
+  CHECK(sink.allocs.empty());
+  CHECK(d.counters().records == 1);
+
+  Unaware unaware;
+  core::Decoder quiet(unaware);
+  CHECK(quiet.decode(w.alloc_fail(9, gib, 0x11)) == core::DecodeStatus::kOk);
+  CHECK(unaware.records == 0);
+  CHECK(quiet.counters().records == 1);
+}
+
+TEST_CASE("decoder rejects a short allocation failure and counts it") {
+  Collected sink;
+  core::Decoder d(sink);
+  test::Wire w;
+  Bytes fail = w.alloc_fail(1, 64, 0x11);
+  CHECK(d.decode(std::span(fail).first(fail.size() - 1)) == core::DecodeStatus::kTruncated);
+  CHECK(d.decode(std::span(fail).first(sizeof(ms_header))) == core::DecodeStatus::kTruncated);
+  Bytes lying = fail;
+  lying[offsetof(ms_header, size)] = std::byte{sizeof(ms_alloc) & 0xff};  // an alloc's size: too small
+  CHECK(d.decode(lying) == core::DecodeStatus::kBadSize);
+  CHECK(sink.fails.empty());
+  CHECK(d.counters().truncated == 2);
+  CHECK(d.counters().bad_size == 1);
+  CHECK(d.counters().records == 0);
 }

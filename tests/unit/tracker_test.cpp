@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "core/decoder.hpp"
@@ -299,4 +300,73 @@ TEST_CASE("records no kernel would write are counted and change no total") {
     CHECK(f.row(kS3).outstanding_bytes == 2 * kPage);
     CHECK(f.proc(100).outstanding_bytes == 4 * kPage);
   }
+}
+
+TEST_CASE("allocation failures queue in order, bounded, and change no total") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));
+  f.feed(f.w.alloc(11, 0x100000, 4 * kPage, kS2, MS_FN_MMAP));
+  const auto before = f.snap();
+
+  // 1 GiB asked for under a 200000 KiB address-space limit, with 5000 pages mapped.
+  const uint64_t gib = uint64_t{1} << 30, limit = 200000 * uint64_t{1024};
+  f.feed(f.w.alloc_fail(20, gib, kS3, MS_FN_MALLOC, limit, UINT64_MAX, 5000, 1200));
+  f.feed(f.w.alloc_fail(21, 2 * gib, kS3, MS_FN_MMAP));
+  CHECK(f.tracker.counters().alloc_failures == 2);
+  CHECK(f.tracker.counters().failures_dropped == 0);
+
+  const auto after = f.snap();
+  CHECK(after.processes.size() == before.processes.size());
+  CHECK(f.proc(100).outstanding_bytes == 100 + 4 * kPage);
+  CHECK(f.proc(100).outstanding_allocs == 2);
+  CHECK(f.tracker.live_blocks() == 2);
+  CHECK(f.row(kS3).allocs == 0);  // the failure's stack is no row: nothing was born there
+
+  auto failures = f.tracker.take_failures();
+  REQUIRE(failures.size() == 2);
+  const core::AllocFailure& first = failures[0];
+  CHECK(first.time_ns == 20);
+  CHECK(first.pid == 100);
+  CHECK(first.tid == 100);
+  CHECK(first.fn == MS_FN_MALLOC);
+  CHECK(first.size == gib);
+  CHECK(first.stack_id == kS3);
+  CHECK(first.rlimit_as_bytes == limit);
+  CHECK_FALSE(first.rlimit_data_bytes.has_value());  // RLIM_INFINITY
+  CHECK(first.total_vm_bytes == 5000 * kPage);
+  CHECK(first.data_vm_bytes == 1200 * kPage);
+  CHECK(failures[1].time_ns == 21);
+  CHECK(failures[1].fn == MS_FN_MMAP);
+  CHECK_FALSE(failures[1].rlimit_as_bytes.has_value());
+  CHECK(f.tracker.take_failures().empty());  // taken: the queue is empty
+
+  SECTION("past the cap, the oldest are kept and the rest counted") {
+    const size_t cap = core::FailureQueue::kCapacity;
+    for (size_t i = 0; i < cap + 10; ++i) f.feed(f.w.alloc_fail(100 + i, 64, kS3));
+    CHECK(f.tracker.counters().alloc_failures == 2 + cap + 10);
+    CHECK(f.tracker.counters().failures_dropped == 10);
+    failures = f.tracker.take_failures();
+    REQUIRE(failures.size() == cap);
+    CHECK(failures.front().time_ns == 100);
+    CHECK(failures.back().time_ns == 100 + cap - 1);
+    CHECK(std::is_sorted(failures.begin(), failures.end(),
+                         [](const auto& a, const auto& b) { return a.time_ns < b.time_ns; }));
+    f.feed(f.w.alloc_fail(1000, 64, kS3));  // room again once taken
+    CHECK(f.tracker.take_failures().size() == 1);
+    CHECK(f.tracker.counters().failures_dropped == 10);
+  }
+}
+
+TEST_CASE("a failed realloc keeps its old block and reports the failure") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));
+  f.feed(f.w.move_begin(11, 0x1000));
+  f.feed(f.w.move_end(12, 0, 1 << 20, 0));  // NULL: the old block stays
+  f.feed(f.w.alloc_fail(12, 1 << 20, kS2, MS_FN_REALLOC));
+  CHECK(f.row(kS1).outstanding_bytes == 100);
+  CHECK(f.proc(100).outstanding_bytes == 100);
+  const auto failures = f.tracker.take_failures();
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].fn == MS_FN_REALLOC);
+  CHECK(failures[0].size == 1 << 20);
 }

@@ -75,6 +75,21 @@ struct Wire {
     m.fn = fn;
     return bytes_of(m);
   }
+  // A failed call. Limits default to unlimited (RLIM_INFINITY, ~0), as the kernel reports them.
+  Bytes alloc_fail(uint64_t t, uint64_t size, uint64_t stack_id, uint16_t fn = MS_FN_MALLOC,
+                   uint64_t rlimit_as = UINT64_MAX, uint64_t rlimit_data = UINT64_MAX,
+                   uint64_t total_vm_pages = 0, uint64_t data_vm_pages = 0) const {
+    ms_alloc_fail a{};
+    a.h = header(MS_REC_ALLOC_FAIL, sizeof(a), pid, tid, t);
+    a.size = size;
+    a.stack_id = stack_id;
+    a.rlimit_as = rlimit_as;
+    a.rlimit_data = rlimit_data;
+    a.total_vm_pages = total_vm_pages;
+    a.data_vm_pages = data_vm_pages;
+    a.fn = fn;
+    return bytes_of(a);
+  }
   Bytes exec(uint64_t t) const { return bytes_of(header(MS_REC_EXEC, sizeof(ms_header), pid, tid, t)); }
   Bytes fork(uint64_t t, uint32_t child) const {
     ms_fork f{};

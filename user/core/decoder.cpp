@@ -22,6 +22,7 @@ size_t fixed_size(uint16_t kind) {
     case MS_REC_MOVE_END: return sizeof(ms_move_end);
     case MS_REC_EXEC: return sizeof(ms_header);
     case MS_REC_FORK: return sizeof(ms_fork);
+    case MS_REC_ALLOC_FAIL: return sizeof(ms_alloc_fail);
     default: return 0;
   }
 }
@@ -79,6 +80,13 @@ DecodeStatus Decoder::decode(std::span<const std::byte> bytes) {
       break;
     case MS_REC_EXEC: sink_.on_exec(h); break;
     case MS_REC_FORK: sink_.on_fork(ForkRecord{h, MS_FIELD(b, ms_fork, child_tgid)}); break;
+    case MS_REC_ALLOC_FAIL:
+      sink_.on_alloc_fail(
+          AllocFailRecord{h, MS_FIELD(b, ms_alloc_fail, size), MS_FIELD(b, ms_alloc_fail, stack_id),
+                          MS_FIELD(b, ms_alloc_fail, rlimit_as), MS_FIELD(b, ms_alloc_fail, rlimit_data),
+                          MS_FIELD(b, ms_alloc_fail, total_vm_pages),
+                          MS_FIELD(b, ms_alloc_fail, data_vm_pages), MS_FIELD(b, ms_alloc_fail, fn)});
+      break;
   }
   return DecodeStatus::kOk;
 }

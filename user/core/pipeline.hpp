@@ -24,6 +24,7 @@ class Pipeline final : public RecordSink {
     tracker_.on_exec(h);
   }
   void on_fork(const ForkRecord& r) override { tracker_.on_fork(r); }
+  void on_alloc_fail(const AllocFailRecord& r) override { tracker_.on_alloc_fail(r); }
 
  private:
   Tracker& tracker_;

@@ -52,6 +52,19 @@ struct ForkRecord {
   uint32_t child = 0;
 };
 
+// An allocating call that failed (NULL, MAP_FAILED, or an error from posix_memalign), with the
+// limits it may have run into. Changes no outstanding bytes: nothing was born.
+struct AllocFailRecord {
+  RecordHeader h;
+  uint64_t size = 0;            // bytes requested; UINT64_MAX when calloc's n * size overflowed
+  uint64_t stack_id = 0;        // 0: the stack could not be sent (counted in BPF)
+  uint64_t rlimit_as = 0;       // RLIMIT_AS soft limit, bytes; UINT64_MAX = unlimited
+  uint64_t rlimit_data = 0;     // RLIMIT_DATA soft limit, bytes; UINT64_MAX = unlimited
+  uint64_t total_vm_pages = 0;  // mapped virtual memory at the failure, pages
+  uint64_t data_vm_pages = 0;   // private writable memory at the failure, pages
+  uint16_t fn = 0;              // MS_FN_*
+};
+
 class RecordSink {
  public:
   virtual ~RecordSink() = default;
@@ -61,6 +74,8 @@ class RecordSink {
   virtual void on_move_end(const MoveEndRecord& r) = 0;
   virtual void on_exec(const RecordHeader& h) = 0;
   virtual void on_fork(const ForkRecord& r) = 0;
+  // Optional: a sink that does not care about failures ignores them.
+  virtual void on_alloc_fail(const AllocFailRecord&) {}
 };
 
 }  // namespace memsight::core

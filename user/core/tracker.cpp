@@ -310,6 +310,11 @@ void Tracker::on_fork(const ForkRecord&) {
   // is not traced gets no row.
 }
 
+void Tracker::on_alloc_fail(const AllocFailRecord& r) {
+  ++counters_.alloc_failures;
+  if (!failures_.push(alloc_failure_of(r, config_.page_size))) ++counters_.failures_dropped;
+}
+
 void Tracker::on_exit(uint32_t pid, uint64_t time_ns) {
   ProcessState& p = process(pid, time_ns);
   if (!p.exited_ns) p.exited_ns = time_ns;

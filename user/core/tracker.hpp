@@ -5,7 +5,8 @@
 //                       │                     ├─ mappings: MappingSet of [start,end) ranges        (mmap)
 //                       │                     ├─ pending:  tid ─► the old side of a realloc/mremap
 //                       │                     └─ orphans:  frees that came before their block's birth
-//                       └─ stacks_:    stack id ─► StackState {frames, outstanding, cumulative counts}
+//                       ├─ stacks_:    stack id ─► StackState {frames, outstanding, cumulative counts}
+//                       └─ failures_:  failed calls, oldest first, bounded, until take_failures()
 //
 // Every birth adds to its stack; every release subtracts what that block added, so no total can go
 // negative: a free of an address never seen (born before attach, or in the parent before fork) only
@@ -20,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alloc_failure.hpp"
 #include "mapping_set.hpp"
 #include "stack_history.hpp"
 #include "records.hpp"
@@ -40,6 +42,8 @@ struct TrackerCounters {
   uint64_t replaced_blocks = 0;       // a birth at a live address: the block's free was lost
   uint64_t late_births = 0;           // births that arrived after their own free (out of order)
   uint64_t invalid_records = 0;       // records no kernel would write (empty or wrapping ranges, even ids)
+  uint64_t alloc_failures = 0;        // allocating calls that failed, queued or not
+  uint64_t failures_dropped = 0;      // of those, the ones the full failure queue could not hold
 };
 
 class Tracker final : public RecordSink {
@@ -52,6 +56,12 @@ class Tracker final : public RecordSink {
   void on_move_end(const MoveEndRecord& r) override;
   void on_exec(const RecordHeader& h) override;
   void on_fork(const ForkRecord& r) override;
+  // Queues the failure for take_failures(); outstanding memory is unchanged (nothing was born).
+  void on_alloc_fail(const AllocFailRecord& r) override;
+
+  // The failures queued since the last call, oldest first (at most FailureQueue::kCapacity; the rest
+  // are counted in failures_dropped).
+  std::vector<AllocFailure> take_failures() { return failures_.take(); }
 
   // The process exited at `time_ns`: it is kept, with what it still held (its leaks), for the final
   // snapshot; it no longer changes.
@@ -132,6 +142,7 @@ class Tracker final : public RecordSink {
   EpochClock clock_;
   std::unordered_map<uint32_t, ProcessState> processes_;
   std::unordered_map<uint64_t, StackState> stacks_;
+  FailureQueue failures_;
 };
 
 }  // namespace memsight::core
