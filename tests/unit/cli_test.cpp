@@ -131,3 +131,25 @@ TEST_CASE("times: Unix seconds, local date-time, relative") {
     CHECK(t.error().code == ExitCode::kUsage);
   }
 }
+
+TEST_CASE("explain reads episodes by number or pid; record watches OOM kills") {
+  auto inv = parse({"explain", "--db", "app.db", "--episode", "2", "--json"});
+  REQUIRE(inv);
+  CHECK(inv->kind == Invocation::Kind::kExplain);
+  CHECK(inv->explain.db == "app.db");
+  CHECK(inv->explain.episode == 2u);
+  CHECK(inv->explain.json);
+  auto both = parse({"explain", "--db", "app.db", "--episode", "2", "--pid", "7"});
+  REQUIRE_FALSE(both);
+  CHECK(both.error().code == ExitCode::kUsage);
+  CHECK_FALSE(parse({"explain"}));  // --db is required
+  auto rec = parse({"record", "--db", "x.db", "-p", "1"});
+  REQUIRE(rec);
+  CHECK(rec->record.session.watch_oom);
+  auto trace = parse({"trace", "-p", "1"});
+  REQUIRE(trace);
+  CHECK_FALSE(trace->trace.session.watch_oom);
+  auto oom = parse({"oom", "--db", "host.db"});
+  REQUIRE(oom);
+  CHECK(oom->oom.db == "host.db");
+}

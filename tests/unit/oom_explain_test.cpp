@@ -78,3 +78,10 @@ TEST_CASE("memsight.oom/1 JSON carries every contract field, null where unknown"
   const auto text = report::render_oom_text(f, core::explain_kill(f));
   CHECK(text.find("pid 4242 \"order-svc\", cgroup /svc (limit 512 MiB, its own)") != std::string::npos);
 }
+
+TEST_CASE("a cgroup read after the OOM reaper emptied it is not taken for the kill's accounting") {
+  // A memcg kill happens at the limit: 1 MiB of usage means the victim's memory was already reaped,
+  // and its remains (kernel memory) must not read as "not heap".
+  auto f = memcg_kill(0, 0, 0, 1 * kMiB);
+  CHECK(core::explain_kill(f).verdict == "insufficient_data");
+}

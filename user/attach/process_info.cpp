@@ -1,5 +1,6 @@
 #include "process_info.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -20,11 +21,14 @@ std::optional<std::string> read_comm(uint32_t pid) {
   return text;
 }
 
-std::optional<uint64_t> read_rss_anon_bytes(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+namespace {
+
+// The "Key: N kB" line of a /proc file of that form (status, meminfo), in bytes.
+std::optional<uint64_t> kib_field(const std::string& path, const std::string& wanted) {
+  std::ifstream in(path);
   std::string key;
   while (in >> key) {
-    if (key == "RssAnon:") {
+    if (key == wanted) {
       uint64_t kib = 0;
       if (in >> kib) return kib * 1024;
       return std::nullopt;
@@ -32,6 +36,20 @@ std::optional<uint64_t> read_rss_anon_bytes(uint32_t pid) {
     in.ignore(1 << 20, '\n');
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<uint64_t> read_rss_anon_bytes(uint32_t pid) {
+  return kib_field("/proc/" + std::to_string(pid) + "/status", "RssAnon:");
+}
+
+void read_commit_limits(core::LimitFacts& into) {
+  if (auto mode = read_file("/proc/sys/vm/overcommit_memory")) into.overcommit_mode = std::atoi(mode->c_str());
+  into.commit_limit_bytes = kib_field("/proc/meminfo", "CommitLimit:");
+  into.committed_bytes = kib_field("/proc/meminfo", "Committed_AS:");
+  const auto ram = kib_field("/proc/meminfo", "MemTotal:"), swap = kib_field("/proc/meminfo", "SwapTotal:");
+  if (ram) into.ram_and_swap_bytes = *ram + swap.value_or(0);
 }
 
 }  // namespace memsight::attach

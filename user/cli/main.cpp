@@ -1,6 +1,8 @@
 // memsight: tells a memory leak from an overflow on live Linux processes.
 #include <fmt/format.h>
 
+#include "cli/demo_command.hpp"
+#include "cli/explain_command.hpp"
 #include "cli/oom_command.hpp"
 #include "cli/options.hpp"
 #include "cli/record_command.hpp"
@@ -20,6 +22,7 @@ int main(int argc, char** argv) {
     case Invocation::Kind::kRecord: return memsight::cli::run_record(inv->record);
     case Invocation::Kind::kReport: return memsight::cli::run_report(inv->report);
     case Invocation::Kind::kOom: return memsight::cli::run_oom(inv->oom);
+    case Invocation::Kind::kExplain: return memsight::cli::run_explain(inv->explain);
   }
   return 1;
 }

@@ -12,29 +12,14 @@
 #include "attach/clock.hpp"
 #include "attach/oom_watcher.hpp"
 #include "attach/preflight.hpp"
+#include "cli/oom_facts.hpp"
 #include "cli/output.hpp"
 #include "core/kmsg_oom.hpp"
 #include "report/oom_report.hpp"
+#include "store/store.hpp"
 
 namespace memsight::cli {
 namespace {
-// The facts of one kill: the victim from BPF, the domain from the kernel log (without it, a kill whose
-// cgroup sat at its limit is taken as that cgroup's), the accounting read at the kill.
-core::OomFacts facts_of(const attach::OomReport& r, uint64_t episode) {
-  core::OomFacts f;
-  f.episode = episode;
-  f.time_unix_ns = attach::realtime_ns() - (attach::monotonic_ns() - r.victim.time_ns);
-  f.victim = r.victim;
-  f.victim_cgroup = r.cgroup.path;
-  const auto* summary = r.kernel_log && r.kernel_log->summary ? &*r.kernel_log->summary : nullptr;
-  const bool memcg_kill = r.kernel_log && r.kernel_log->killed && r.kernel_log->killed->memcg;
-  if (summary) f.domain_kind = std::string(core::oom_domain_kind(summary->constraint));
-  else if (memcg_kill) f.domain_kind = "memcg";
-  if (f.domain_kind == "memcg") f.domain_cgroup = summary && summary->oom_memcg ? summary->oom_memcg : r.cgroup.path;
-  f.domain_memory = r.domain ? r.domain->memory : r.cgroup.memory;
-  return f;
-}
-
 int signal_fd() {
   sigset_t mask;
   sigemptyset(&mask);
@@ -49,6 +34,16 @@ int signal_fd() {
 int run_oom(const OomOptions& options) {
   if (auto ok = attach::check_privileges(); !ok) return report_error(ok.error());
   if (auto ok = attach::check_kernel(); !ok) return report_error(ok.error());
+  std::unique_ptr<store::Recorder> recorder;
+  uint64_t next_episode = 1;
+  if (options.db) {
+    auto opened = store::Recorder::open(*options.db, store::Retention{});
+    if (!opened) return report_error(opened.error());
+    recorder = std::move(*opened);
+    auto first = recorder->next_episode();
+    if (!first) return report_error(first.error());
+    next_episode = *first;
+  }
   auto watcher = attach::OomWatcher::open();
   if (!watcher) return report_error(watcher.error());
   for (const auto& note : (*watcher)->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
@@ -63,10 +58,15 @@ int run_oom(const OomOptions& options) {
     auto reports = (*watcher)->poll(0);
     if (!reports) return report_error(reports.error());
     for (const auto& r : *reports) {
-      const core::OomFacts facts = facts_of(r, episodes.add(r.victim));
+      const core::OomFacts facts = kill_facts(r, next_episode - 1 + episodes.add(r.victim));
       const core::OomExplanation why = core::explain_kill(facts);
-      const std::string text = options.json ? report::render_oom_json(facts, why) + "\n"
-                                            : report::render_oom_text(facts, why) + "\n";
+      const std::string json = report::render_oom_json(facts, why), human = report::render_oom_text(facts, why);
+      if (recorder)
+        if (auto ok = recorder->write_episode({facts.episode, facts.time_unix_ns, "oom_kill", facts.victim.pid,
+                                               why.verdict, json, human});
+            !ok)
+          return report_error(ok.error());
+      const std::string text = (options.json ? json : human) + "\n";
       if (auto ok = write_all(stdout, text); !ok) return report_error(ok.error());
     }
     episodes.poll(attach::monotonic_ns());

@@ -19,7 +19,10 @@ constexpr const char* kTraceHelp =
 
 constexpr const char* kRecordHelp =
     "Trace like `memsight trace` and keep the history in an SQLite database (docs/store.md), one\n"
-    "snapshot per interval, downsampled as it ages. Read it with `memsight report` or sqlite3.\n\n"
+    "snapshot per interval, downsampled as it ages. Read it with `memsight report` or sqlite3.\n"
+    "It also watches every OOM kill on the host and each failed allocation of its targets, explains them\n"
+    "from the history (leak, burst, limit too small, someone else...) within a second, prints the\n"
+    "explanation and stores it: `memsight explain --db FILE` reads them back.\n\n"
     "Examples:\n"
     "  memsight record -p 1234 --db app.db\n"
     "  memsight record --db app.db --metrics :9464 -- ./server     Prometheus on 127.0.0.1:9464";
@@ -41,7 +44,18 @@ constexpr const char* kOomHelp =
     "recorded history, insufficient_data with the facts.\n\n"
     "Examples:\n"
     "  memsight oom\n"
-    "  memsight oom --json >> oom.jsonl";
+    "  memsight oom --json >> oom.jsonl\n"
+    "  memsight oom --db host.db              then: memsight explain --db host.db";
+
+constexpr const char* kExplainHelp =
+    "`memsight record` watches every OOM kill on the host and every failed allocation of the processes it\n"
+    "traces, explains each within a second, and stores it. This prints them: the verdict first (leak, burst,\n"
+    "backlog, limit_too_small, others, non_heap, insufficient_data), its confidence, the numbers with their\n"
+    "source (kernel, cgroup, traced) and the stacks the verdict rests on.\n\n"
+    "Examples:\n"
+    "  memsight explain --db app.db\n"
+    "  memsight explain --db app.db --episode 2 --json\n"
+    "  memsight explain --db app.db --pid 48213";
 
 // The options trace and record share; `mode`, `sample` and `all` are checked after parsing.
 struct Unavailable {
@@ -100,6 +114,7 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
   record->footer(kRecordHelp);
   inv.record.session.interval_s = 1;
   inv.record.session.top = 0;
+  inv.record.session.watch_oom = true;
   add_session_options(*record, inv.record.session, record_later);
   record->add_option("--db", inv.record.db, "the database file (created if missing)")->required();
   record->add_option("--retention", inv.record.retention, "how much history to keep: 90m, 48h, 7d")
@@ -120,10 +135,16 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
   CLI::App* oom = app.add_subcommand("oom", "watch every OOM kill on the host and explain each as it happens");
   oom->footer(kOomHelp);
   oom->add_flag("--json", inv.oom.json, "one memsight.oom/1 object per line");
-  std::optional<std::string> oom_db;
-  oom->add_option("--db", oom_db, "also store episodes in a database (not available yet)");
+  oom->add_option("--db", inv.oom.db, "also store each episode in this database (read it with memsight explain)");
 
-  CLI::App* demo = app.add_subcommand("demo", "trace a bundled leaking program for 10 s and show the result");
+  CLI::App* explain = app.add_subcommand("explain", "print the OOM kills and failed allocations memsight record explained");
+  explain->footer(kExplainHelp);
+  explain->add_option("--db", inv.explain.db, "the database file memsight record (or oom --db) wrote")->required();
+  explain->add_option("--episode", inv.explain.episode, "only episode N");
+  explain->add_option("--pid", inv.explain.pid, "only episodes whose victim (or failing process) was PID");
+  explain->add_flag("--json", inv.explain.json, "one memsight.oom/1 object per line");
+
+  CLI::App* demo = app.add_subcommand("demo", "a bundled leaking program in a memory cgroup, recorded until the OOM kill, explained");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   CLI::App* parsed = nullptr;
@@ -136,7 +157,7 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
     inv.info = e.what();
     return inv;
   } catch (const CLI::ParseError& e) {
-    for (CLI::App* sub : {trace, record, report, oom, demo})
+    for (CLI::App* sub : {trace, record, report, oom, explain, demo})
       if (sub->parsed()) parsed = sub;
     // "Call for help" from a subcommand arrives here too: its help, not the top one.
     if (e.get_exit_code() == 0) {
@@ -150,7 +171,10 @@ Result<Invocation> parse_command_line(const std::vector<std::string>& args) {
     inv.kind = Invocation::Kind::kDemo;
   } else if (oom->parsed()) {
     inv.kind = Invocation::Kind::kOom;
-    if (oom_db) return fail(ExitCode::kUsage, "oom --db is not available yet: memsight oom prints each kill");
+  } else if (explain->parsed()) {
+    inv.kind = Invocation::Kind::kExplain;
+    if (inv.explain.episode && inv.explain.pid)
+      return fail(ExitCode::kUsage, "--episode names one episode; --pid one process's: give one or the other");
   } else if (trace->parsed()) {
     inv.kind = Invocation::Kind::kTrace;
     if (auto ok = check_session(inv.trace.session, trace_later, "trace"); !ok) return tl::unexpected(ok.error());

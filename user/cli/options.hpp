@@ -19,6 +19,7 @@ struct SessionOptions {
   std::optional<double> duration_s;  // unset: until Ctrl-C or every target exited
   size_t top = 10;                   // stacks per snapshot (0: all)
   double min_age_s = 0;
+  bool watch_oom = false;  // watch OOM kills host-wide and explain them (record)
 };
 
 struct TraceOptions {
@@ -44,14 +45,23 @@ struct ReportOptions {
 
 struct OomOptions {
   bool json = false;
+  std::optional<std::string> db;  // also store each episode there
+};
+
+struct ExplainOptions {
+  std::string db;
+  std::optional<uint64_t> episode;
+  std::optional<uint32_t> pid;
+  bool json = false;
 };
 
 struct Invocation {
-  enum class Kind { kTrace, kRecord, kReport, kOom, kDemo, kInfo } kind = Kind::kInfo;
+  enum class Kind { kTrace, kRecord, kReport, kOom, kExplain, kDemo, kInfo } kind = Kind::kInfo;
   TraceOptions trace;
   RecordOptions record;
   ReportOptions report;
   OomOptions oom;
+  ExplainOptions explain;
   std::string info;  // --help or --version text, for kInfo
 };
 

@@ -7,10 +7,12 @@
 
 #include <fmt/format.h>
 
+#include "attach/clock.hpp"
 #include "cli/metrics_server.hpp"
 #include "cli/output.hpp"
 #include "cli/session.hpp"
 #include "report/encoders.hpp"
+#include "report/oom_report.hpp"
 #include "report/report.hpp"
 #include "store/store.hpp"
 
@@ -36,6 +38,18 @@ class RecordOutput final : public SnapshotSink {
     if (metrics_) metrics_->publish(report::render_prometheus(snap, extras()));
     if (final || written_ % progress_every_ == 0) progress(snap, final);
     return {};
+  }
+
+  // Stored first (the explanation is what a reader after the kill needs), then shown.
+  Result<void> on_episode(const core::OomFacts& facts, const core::OomExplanation& why) override {
+    const std::string text = report::render_oom_text(facts, why);
+    store::EpisodeRow row{facts.episode,  facts.time_unix_ns, facts.failure ? "alloc_failure" : "oom_kill",
+                          facts.victim.pid, why.verdict, report::render_oom_json(facts, why), text};
+    if (auto ok = recorder_.write_episode(row); !ok) return ok;
+    const double after_ms = static_cast<double>(attach::realtime_ns() - std::min(attach::realtime_ns(), facts.time_unix_ns)) / 1e6;
+    fmt::print(stderr, "memsight: {} of pid {} explained and stored as episode {}, {:.0f} ms after it happened\n",
+               facts.failure ? "failed allocation" : "OOM kill", facts.victim.pid, facts.episode, after_ms);
+    return write_all(stdout, text + "\n");
   }
 
  private:
@@ -86,6 +100,9 @@ int run_record(const RecordOptions& options) {
   RecordOutput sink(options, **recorder, metrics.get());
   Session session(options.session, sink);
   sink.attach_session(session);
+  auto first = (*recorder)->next_episode();
+  if (!first) return report_error(first.error());
+  session.number_episodes_from(*first);
   auto result = session.start().and_then([&] { return session.run(); });
   return result ? 0 : report_error(result.error());
 }

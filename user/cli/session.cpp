@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -16,6 +17,7 @@
 #include "attach/clock.hpp"
 #include "attach/preflight.hpp"
 #include "attach/process_info.hpp"
+#include "cli/oom_facts.hpp"
 #include "report/report.hpp"
 
 namespace memsight::cli {
@@ -27,6 +29,8 @@ namespace {
 
 constexpr int kTickMs = 100;  // how often the loop drains the ring and looks for exits and signals
 constexpr uint64_t kSampleNs = 1'000'000'000;  // verdict history: one sample per stack per second
+constexpr uint64_t kFailureFoldNs = 5'000'000'000;  // a process's failures this close are one episode
+constexpr size_t kResolvedStacks = 32;  // stacks named for an explanation: the largest, and the newest
 
 uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
@@ -62,6 +66,15 @@ Result<void> Session::start() {
   if (!tracer) return tl::unexpected(tracer.error());
   tracer_ = std::move(*tracer);
   for (const auto& note : tracer_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
+  if (options_.watch_oom) {
+    // Without it the trace still works: say what is missing, once.
+    if (auto watcher = attach::OomWatcher::open(); watcher) {
+      oom_ = std::move(*watcher);
+      for (const auto& note : oom_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
+    } else {
+      fmt::print(stderr, "memsight: note: OOM kills will not be explained: {}\n", watcher.error().message);
+    }
+  }
   return options_.command.empty() ? attach_pids() : launch_command();
 }
 
@@ -150,8 +163,121 @@ Result<void> Session::emit(bool final) {
     }
   }
   snap.time_unix_ns = realtime_ns();
+  book_.observe(snap);
   report::resolve_frames(snap, symbols_);
   return sink_.on_snapshot(snap, final);
+}
+
+core::OomHistory Session::history_at(const core::OomFacts& facts, uint64_t at_ns) {
+  core::OomHistory h = book_.history(facts);
+  std::vector<uint32_t> pids;
+  for (const auto& p : h.processes) pids.push_back(p.pid);
+  // An OOM can't wait for the 30 samples a trace wants before it judges a stack; verdicts on fewer
+  // say so (short_history), and the explanation is then never of high confidence.
+  core::VerdictRules quick;
+  quick.min_samples = 10;
+  quick.min_allocs = 20;
+  h.stacks = tracker_.evidence(pids, at_ns, h.recent_ns, quick);
+  // Name the stacks an explanation may cite: the largest (evidence is sorted so), and those that grew
+  // most in the last seconds.
+  std::vector<size_t> newest(h.stacks.size());
+  for (size_t i = 0; i < newest.size(); ++i) newest[i] = i;
+  std::sort(newest.begin(), newest.end(),
+            [&](size_t a, size_t b) { return h.stacks[a].recent_bytes > h.stacks[b].recent_bytes; });
+  newest.resize(std::min(newest.size(), kResolvedStacks / 4));
+  for (size_t i = 0; i < h.stacks.size(); ++i)
+    if (i < kResolvedStacks || std::find(newest.begin(), newest.end(), i) != newest.end())
+      report::resolve_row(h.stacks[i].row, symbols_);
+  for (auto& p : h.processes) {
+    if (p.pid != facts.victim.pid) continue;
+    uint64_t heap = 0;
+    for (const auto& st : h.stacks) {
+      if (st.row.pid != p.pid) continue;
+      heap += st.row.outstanding_bytes;
+      if (st.row.verdict.samples < core::VerdictRules{}.min_samples) h.short_history = true;
+    }
+    p.heap.push_back({facts.time_unix_ns, heap});  // the traced heap at the kill itself
+  }
+  return h;
+}
+
+Result<void> Session::explain_kill(const attach::OomReport& report) {
+  if (auto drained = tracer_->drain(); !drained) return tl::unexpected(drained.error());  // its last records
+  const uint64_t group = kills_.add(report.victim);
+  const auto [number, fresh] = episode_of_group_.try_emplace(group, next_episode_);
+  if (fresh) ++next_episode_;
+  const core::OomFacts facts = kill_facts(report, number->second);
+  if (!fresh) {  // memory.oom.group members and exiting tasks: the episode's first victim explains it
+    fmt::print(stderr, "memsight: pid {} ({}) was killed too, in OOM episode {}\n", facts.victim.pid,
+               facts.victim.comm, facts.episode);
+    return {};
+  }
+  const core::OomHistory history = history_at(facts, report.victim.time_ns);
+  return sink_.on_episode(facts, core::explain_kill(facts, history.processes.empty() ? nullptr : &history));
+}
+
+Result<void> Session::explain_failure(const core::AllocFailure& failure) {
+  auto& last = last_failure_ns_[failure.pid];
+  if (last && failure.time_ns < last + kFailureFoldNs) {
+    ++failures_folded_;
+    return {};
+  }
+  last = failure.time_ns;
+  std::string comm = attach::read_comm(failure.pid).value_or("");
+  for (const auto& w : watched_)
+    if (w.pid == failure.pid && comm.empty()) comm = w.comm;
+  core::OomFacts facts = failure_facts(failure, next_episode_++, comm);
+  core::VerdictRules quick;
+  quick.min_samples = 10;
+  quick.min_allocs = 20;
+  if (auto row = tracker_.stack_of(failure.stack_id, failure.time_ns, quick)) {
+    report::resolve_row(*row, symbols_);
+    facts.failure->stack = std::move(*row);
+  }
+  const core::OomHistory history = history_at(facts, failure.time_ns);
+  return sink_.on_episode(facts, core::explain_kill(facts, history.processes.empty() ? nullptr : &history));
+}
+
+void Session::follow_children() {
+  for (uint32_t child : tracker_.take_forks()) {
+    if (std::any_of(watched_.begin(), watched_.end(), [&](const Watched& w) { return w.pid == child; })) continue;
+    auto target = attach::find_target(child);
+    if (!target) continue;  // gone already: it allocated nothing memsight could see
+    watch(child, target->comm);
+    if (auto attached = attach_modules(child, target->modules); !attached) {
+      fmt::print(stderr, "memsight: note: child pid {} not followed: {}\n", child, attached.error().message);
+      continue;
+    }
+    fmt::print(stderr, "memsight: following pid {} ({}), forked by a target\n", child, target->comm);
+  }
+}
+
+Result<void> Session::handle_episodes() {
+  for (const auto& failure : tracker_.take_failures())
+    if (auto ok = explain_failure(failure); !ok) return ok;
+  if (!oom_) return {};
+  auto reports = oom_->poll(0);
+  if (!reports) return tl::unexpected(reports.error());
+  for (const auto& r : *reports)
+    if (auto ok = explain_kill(r); !ok) return ok;
+  kills_.poll(monotonic_ns());
+  return {};
+}
+
+Result<void> Session::finish_episodes() {
+  if (auto drained = tracer_->drain(); !drained) return tl::unexpected(drained.error());
+  if (auto ok = handle_episodes(); !ok) return ok;
+  // A victim's record is in the ring before it dies; its report waits a moment for the kernel log.
+  while (oom_ && oom_->pending() > 0) {
+    auto reports = oom_->poll(50);
+    if (!reports) return tl::unexpected(reports.error());
+    for (const auto& r : *reports)
+      if (auto ok = explain_kill(r); !ok) return ok;
+  }
+  if (failures_folded_)
+    fmt::print(stderr, "memsight: {} more failed allocations came within {} s of one already explained\n",
+               failures_folded_, kFailureFoldNs / 1'000'000'000);
+  return {};
 }
 
 SessionStats Session::stats() const {
@@ -171,6 +297,8 @@ Result<void> Session::run() {
     const uint64_t until = std::min(next, stop.value_or(next));
     const int wait_ms = now >= until ? 0 : static_cast<int>(std::min<uint64_t>((until - now) / 1'000'000, kTickMs));
     if (auto polled = tracer_->poll(wait_ms); !polled) return tl::unexpected(polled.error());
+    follow_children();
+    if (auto ok = handle_episodes(); !ok) return ok;
     signalfd_siginfo info;
     if (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) break;
     if (reap_exits()) break;
@@ -184,7 +312,7 @@ Result<void> Session::run() {
       next += interval;
     }
   }
-  if (auto drained = tracer_->drain(); !drained) return tl::unexpected(drained.error());
+  if (auto ok = finish_episodes(); !ok) return ok;
   return emit(true);
 }
 

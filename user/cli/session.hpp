@@ -3,14 +3,19 @@
 // verdict history every second, and hands a resolved snapshot to a sink each interval.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "attach/alloc_tracer.hpp"
 #include "attach/launcher.hpp"
+#include "attach/oom_watcher.hpp"
 #include "cli/options.hpp"
 #include "core/decoder.hpp"
+#include "core/oom_event.hpp"
+#include "core/oom_explain.hpp"
+#include "core/oom_history_book.hpp"
 #include "core/pipeline.hpp"
 #include "core/tracker.hpp"
 #include "symbolize/symbolizer.hpp"
@@ -23,6 +28,8 @@ class SnapshotSink {
   virtual ~SnapshotSink() = default;
   // `snap` has its frames resolved and its time filled; `final` marks the last one.
   virtual Result<void> on_snapshot(core::Snapshot& snap, bool final) = 0;
+  // An OOM kill (record watches them) or a failed allocation of a target, explained.
+  virtual Result<void> on_episode(const core::OomFacts& facts, const core::OomExplanation& why) = 0;
 };
 
 // Counters of the pipeline itself, for reports on memsight's own health.
@@ -42,6 +49,8 @@ class Session {
   Result<void> start();
   Result<void> run();
   SessionStats stats() const;
+  // Episodes are numbered from here (a database continues its own numbering).
+  void number_episodes_from(uint64_t first) { next_episode_ = first; }
 
  private:
   struct Watched {
@@ -55,7 +64,14 @@ class Session {
   Result<void> launch_command();
   void watch(uint32_t pid, const std::string& comm);
   bool reap_exits();  // true when every target has exited
+  void follow_children();  // attaches to the processes targets forked
   Result<void> emit(bool final);
+  // OOM kills and failed allocations: each explained from the history and handed to the sink.
+  Result<void> handle_episodes();
+  Result<void> finish_episodes();  // at the end: the victims whose reports are still on their way
+  Result<void> explain_kill(const attach::OomReport& report);
+  Result<void> explain_failure(const core::AllocFailure& failure);
+  core::OomHistory history_at(const core::OomFacts& facts, uint64_t monotonic_ns);
 
   SessionOptions options_;
   SnapshotSink& sink_;
@@ -67,6 +83,14 @@ class Session {
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;
+
+  std::unique_ptr<attach::OomWatcher> oom_;  // with options_.watch_oom, when it loads
+  core::EpisodeGrouper kills_;
+  std::map<uint64_t, uint64_t> episode_of_group_;  // the grouper's number -> the episode's
+  uint64_t next_episode_ = 1;
+  core::HistoryBook book_;
+  std::map<uint32_t, uint64_t> last_failure_ns_;  // per process: repeated failures fold into one episode
+  uint64_t failures_folded_ = 0;
 };
 
 

@@ -5,11 +5,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fmt/format.h>
 
 #include "cli/output.hpp"
 #include "cli/session.hpp"
+#include "report/oom_report.hpp"
 #include "report/report.hpp"
 
 namespace memsight::cli {
@@ -29,22 +29,17 @@ class TraceOutput final : public SnapshotSink {
     return write_all(out_, text);
   }
 
+  // A target's failed allocation: explained on stderr, beside the progress messages (the output stays
+  // snapshots only).
+  Result<void> on_episode(const core::OomFacts& facts, const core::OomExplanation& why) override {
+    return write_all(stderr, "memsight: " + report::render_oom_text(facts, why));
+  }
+
  private:
   const TraceOptions& options_;
   FILE* out_;
   bool interactive_;
 };
-
-// The bundled workload: built next to memsight (build/tools/workloads) or installed beside it.
-std::optional<std::string> find_workload() {
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const auto& candidate : {self / "ms_workload", self / "../tools/workloads/ms_workload",
-                                self / "../../tools/workloads/ms_workload"}) {
-    if (access(candidate.c_str(), X_OK) == 0) return std::filesystem::weakly_canonical(candidate, ec).string();
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -55,21 +50,6 @@ int run_trace(const TraceOptions& options) {
   Session session(options.session, sink);
   auto result = session.start().and_then([&] { return session.run(); });
   return result ? 0 : report_error(result.error());
-}
-
-int run_demo() {
-  const auto workload = find_workload();
-  if (!workload)
-    return report_error(Error{ExitCode::kRuntime, "the bundled workload ms_workload is not built: run tools/run"});
-  fmt::print(stderr,
-             "memsight demo: tracing a bundled program for 10 s. It leaks 64 KiB/s from leak_block, keeps a\n"
-             "bounded cache and churns temporary buffers; watch which stacks keep growing.\n\n");
-  TraceOptions o;
-  o.session.command = {*workload, "--seconds", "10", "--leak", "1000", "--leak-size", "640", "--cache", "64",
-                       "--cache-inserts", "5000", "--cache-size", "512", "--churn", "20000", "--churn-size", "4096"};
-  o.session.interval_s = 2;
-  o.session.top = 6;
-  return run_trace(o);
 }
 
 }  // namespace memsight::cli

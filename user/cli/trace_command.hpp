@@ -8,6 +8,6 @@ namespace memsight::cli {
 int run_trace(const TraceOptions& options);
 
 // Runs `memsight demo`: the bundled leaking workload traced for about 10 s.
-int run_demo();
+
 
 }  // namespace memsight::cli

@@ -33,7 +33,8 @@ std::string mib(uint64_t bytes) {
 }
 
 std::string mib_signed(int64_t bytes) {
-  return (bytes < 0 ? "-" : "+") + mib(static_cast<uint64_t>(std::llabs(bytes)));
+  const uint64_t size = static_cast<uint64_t>(std::llabs(bytes));
+  return (bytes < 0 && size >= (1 << 19) ? "-" : "+") + mib(size);  // no "-0 MiB"
 }
 
 std::string percent(double fraction) {
@@ -186,10 +187,23 @@ uint64_t bytes_of(const std::vector<const StackEvidence*>& stacks) {
   return sum;
 }
 
+// The domain's accounting at the kill. A memcg kill happens at the limit, so a read far below it came
+// after the OOM reaper emptied the victim: then the last recorded interval tells more, and without
+// one there is nothing to read.
+std::optional<CgroupMemory> accounting_at_kill(const Scene& s) {
+  const auto& read = s.f.domain_memory;
+  const bool reaped = read && s.f.domain_kind == "memcg" && s.limit &&
+                      read->usage_bytes.value_or(0) < kNonHeapShare * *s.limit;
+  if (read && read->usage_bytes && *read->usage_bytes > 0 && !reaped) return read;
+  if (s.h && !s.h->domain.empty() && s.h->domain.back().memory.usage_bytes) return s.h->domain.back().memory;
+  return std::nullopt;
+}
+
 // Rule 1: shmem, kernel, sockets and page cache made at least half of the growth or of the usage.
 std::optional<Finding> non_heap(const Scene& s) {
-  if (!s.f.domain_memory || !s.f.domain_memory->usage_bytes || *s.f.domain_memory->usage_bytes == 0) return {};
-  const CgroupMemory& now = *s.f.domain_memory;
+  const auto accounting = accounting_at_kill(s);
+  if (!accounting) return {};
+  const CgroupMemory& now = *accounting;
   const NonHeapParts parts = non_heap_parts(now);
   const uint64_t usage = *now.usage_bytes;
   bool by_usage = parts.total() >= kNonHeapShare * usage;
@@ -317,7 +331,9 @@ std::optional<Finding> burst(const Scene& s) {
   out.text = "Usage jumped " + mib(jump) + " in the last " + secs + " s (cgroup), from " + mib(before) + " of " +
              mib(*s.limit) + "; earlier in the window it never rose more than " + mib(earlier) + " in " + secs +
              " s. The heap born in those seconds holds " + mib(heap_recent) + " (traced); most of it is " + what +
-             ". Bound that request (stream or chunk the input) rather than raising the limit.";
+             (out.subtype == "recursion" ? ". Bound the recursion's depth (or make it iterative)"
+                                         : ". Bound that request (stream or chunk the input)") +
+             " rather than raising the limit.";
   return out;
 }
 
@@ -344,9 +360,13 @@ std::optional<Finding> leak(const Scene& s) {
     out.text += "\n" + percent(*survival) +
                 " of what this path allocated in the first half of the window is still alive; a cache would hold "
                 "only recent objects.";
-  if (s.limit && slope > 0)
-    out.text += " A larger limit only delays this: twice the limit lasts ~" +
-                std::to_string(static_cast<long long>(static_cast<double>(*s.limit) / slope / 60)) + " min more.";
+  if (s.limit && slope > 0) {
+    const double more_s = static_cast<double>(*s.limit) / slope;
+    char lasts[32];
+    if (more_s < 120) snprintf(lasts, sizeof(lasts), "~%.0f s", more_s);
+    else snprintf(lasts, sizeof(lasts), "~%.0f min", more_s / 60);
+    out.text += std::string(" A larger limit only delays this: twice the limit lasts ") + lasts + " more.";
+  }
   return out;
 }
 

@@ -304,10 +304,12 @@ void Tracker::on_exec(const RecordHeader& h) {
   p.unmatched_frees = unmatched;  // losses stay reported
 }
 
-void Tracker::on_fork(const ForkRecord&) {
+void Tracker::on_fork(const ForkRecord& r) {
   // Nothing of the parent's is copied: a traced child gets its state from its own first record, so
   // its frees of the blocks it inherited are unmatched, never subtracted from anyone. A child that
-  // is not traced gets no row.
+  // is not traced gets no row. The session hears of it (take_forks) and may attach to it.
+  if (forks_.size() < kMaxPendingForks) forks_.push_back(r.child);
+  else ++counters_.forks_dropped;
 }
 
 void Tracker::on_alloc_fail(const AllocFailRecord& r) {

@@ -19,10 +19,12 @@
 #include <deque>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "alloc_failure.hpp"
 #include "mapping_set.hpp"
+#include "oom_history.hpp"
 #include "stack_history.hpp"
 #include "records.hpp"
 #include "snapshot.hpp"
@@ -44,6 +46,7 @@ struct TrackerCounters {
   uint64_t invalid_records = 0;       // records no kernel would write (empty or wrapping ranges, even ids)
   uint64_t alloc_failures = 0;        // allocating calls that failed, queued or not
   uint64_t failures_dropped = 0;      // of those, the ones the full failure queue could not hold
+  uint64_t forks_dropped = 0;         // forks the session never heard of (more than kMaxPendingForks at once)
 };
 
 class Tracker final : public RecordSink {
@@ -80,6 +83,18 @@ class Tracker final : public RecordSink {
 
   const TrackerCounters& counters() const { return counters_; }
   size_t live_blocks() const;
+
+  // At an OOM kill: each stack of `pids` with its live bytes, the part born in the last `recent_ns`
+  // (and the biggest such block), and its verdict judged now under `rules` (an OOM can't wait for the
+  // samples a trace would want). Leaves the snapshots' growth bookkeeping alone. Largest first.
+  std::vector<StackEvidence> evidence(const std::vector<uint32_t>& pids, uint64_t now_ns, uint64_t recent_ns,
+                                      const VerdictRules& rules) const;
+  // Children the targets forked since the last call (the session follows them), oldest first.
+  std::vector<uint32_t> take_forks() { return std::exchange(forks_, {}); }
+  static constexpr size_t kMaxPendingForks = 4096;
+
+  // One stack's row by id (a failed call's), live or not; empty when its record never arrived.
+  std::optional<StackRow> stack_of(uint64_t stack_id, uint64_t now_ns, const VerdictRules& rules) const;
 
  private:
   struct Block {
@@ -121,6 +136,8 @@ class Tracker final : public RecordSink {
     std::optional<uint64_t> exited_ns;
   };
 
+  // The parts of a stack's row that need no live-block pass: identity, counts, frames, verdict.
+  StackRow stack_row(uint64_t id, const StackState& s, uint64_t end_ns, const VerdictRules& rules) const;
   ProcessState& process(uint32_t pid, uint64_t time_ns);
   uint64_t charge_key(uint32_t pid, uint64_t stack_id);
   std::optional<std::pair<uint64_t, uint64_t>> page_range(uint64_t address, uint64_t length);
@@ -143,6 +160,7 @@ class Tracker final : public RecordSink {
   std::unordered_map<uint32_t, ProcessState> processes_;
   std::unordered_map<uint64_t, StackState> stacks_;
   FailureQueue failures_;
+  std::vector<uint32_t> forks_;  // until take_forks()
 };
 
 }  // namespace memsight::core

@@ -45,9 +45,9 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
 
   for (auto& [id, s] : stacks_) {
     if (s.allocs == 0) continue;  // a stack record whose births were all lost
-    StackRow row;
-    row.stack_id = id;
-    row.pid = s.pid;
+    // A process that exited grows no more: its window ends at the exit.
+    const uint64_t end = std::min(now_ns, processes_[s.pid].exited_ns.value_or(now_ns));
+    StackRow row = stack_row(id, s, end, VerdictRules{});
     const auto tally = live.find(id);
     if (tally != live.end()) {
       row.outstanding_bytes = tally->second.bytes;
@@ -56,11 +56,6 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
       const uint64_t born = tally->second.oldest_born_ns;
       row.oldest_age_s = seconds(ref > born ? ref - born : 0);
     }
-    row.allocated_bytes = s.allocated_bytes;
-    row.allocs = s.allocs;
-    row.frees = s.frees;
-    // A process that exited grows no more: its window ends at the exit.
-    const uint64_t end = std::min(now_ns, processes_[s.pid].exited_ns.value_or(now_ns));
     const uint64_t since = options.whole_trace ? s.first_seen_ns : s.last_time_ns;
     const uint64_t before = options.whole_trace ? 0 : s.last_outstanding;
     if (end > since) {
@@ -69,12 +64,6 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
     }
     s.last_outstanding = s.outstanding_bytes;
     s.last_time_ns = now_ns;
-    row.frames = s.frames;
-    row.truncated = s.truncated;
-    StackHistory history = s.history.view(clock_, end, s.allocs, s.allocated_bytes);
-    row.verdict = judge(history);
-    row.epochs = std::move(history.epochs);
-    row.epoch_ns = clock_.width_ns();
     snap.stacks.push_back(std::move(row));
   }
   std::sort(snap.stacks.begin(), snap.stacks.end(), [](const StackRow& a, const StackRow& b) {
@@ -85,6 +74,22 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
   if (options.top && snap.stacks.size() > options.top) snap.stacks.resize(options.top);
   snap.lost.unmatched_frees = counters_.unmatched_frees;
   return snap;
+}
+
+StackRow Tracker::stack_row(uint64_t id, const StackState& s, uint64_t end_ns, const VerdictRules& rules) const {
+  StackRow row;
+  row.stack_id = id;
+  row.pid = s.pid;
+  row.allocated_bytes = s.allocated_bytes;
+  row.allocs = s.allocs;
+  row.frees = s.frees;
+  row.frames = s.frames;
+  row.truncated = s.truncated;
+  StackHistory history = s.history.view(clock_, end_ns, s.allocs, s.allocated_bytes);
+  row.verdict = judge(history, rules);
+  row.epochs = std::move(history.epochs);
+  row.epoch_ns = clock_.width_ns();
+  return row;
 }
 
 }  // namespace memsight::core

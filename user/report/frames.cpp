@@ -6,14 +6,16 @@
 
 namespace memsight::report {
 
-void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols) {
-  for (auto& row : snap.stacks) {
-    row.symbols.clear();
-    for (size_t i = 0; i < row.frames.size(); ++i) {
-      const auto kind = i == 0 ? core::AddressKind::kExact : core::AddressKind::kReturn;
-      for (core::Frame& f : symbols.describe(row.pid, row.frames[i], kind)) row.symbols.push_back(std::move(f));
-    }
+void resolve_row(core::StackRow& row, core::SymbolSource& symbols) {
+  row.symbols.clear();
+  for (size_t i = 0; i < row.frames.size(); ++i) {
+    const auto kind = i == 0 ? core::AddressKind::kExact : core::AddressKind::kReturn;
+    for (core::Frame& f : symbols.describe(row.pid, row.frames[i], kind)) row.symbols.push_back(std::move(f));
   }
+}
+
+void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols) {
+  for (auto& row : snap.stacks) resolve_row(row, symbols);
 }
 
 std::string local_time(uint64_t unix_ns, const char* format) {

@@ -7,8 +7,6 @@
 #include "report.hpp"
 
 namespace memsight::report {
-namespace {
-
 
 Json frame_json(const core::Frame& f) {
   return Json{{"address", fmt::format("{:#x}", f.address)},
@@ -19,6 +17,8 @@ Json frame_json(const core::Frame& f) {
               {"inlined", f.inlined}};
 }
 
+namespace {
+
 Json verdict_evidence(const core::Verdict& v) {
   return Json{{"floor_slope_bytes_per_s", v.floor_slope_bytes_per_s},
               {"survival", or_null(v.survival)},
@@ -26,6 +26,8 @@ Json verdict_evidence(const core::Verdict& v) {
               {"samples", v.samples},
               {"why", v.why}};
 }
+
+}  // namespace
 
 Json stack_json(const core::StackRow& row) {
   Json frames = Json::array();
@@ -42,8 +44,6 @@ Json stack_json(const core::StackRow& row) {
               {"frames", std::move(frames)},
               {"verdict_evidence", verdict_evidence(row.verdict)}};
 }
-
-}  // namespace
 
 std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta) {
   Json processes = Json::array();

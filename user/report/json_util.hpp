@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/snapshot.hpp"
+
 namespace memsight::report {
 
 using Json = nlohmann::ordered_json;
@@ -14,5 +16,9 @@ template <typename T>
 Json or_null(const std::optional<T>& v) {
   return v ? Json(*v) : Json(nullptr);
 }
+
+// A frame and a stack row as memsight.snapshot/1 writes them (memsight.oom/1 reuses both).
+Json frame_json(const core::Frame& f);
+Json stack_json(const core::StackRow& row);
 
 }  // namespace memsight::report

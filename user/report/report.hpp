@@ -22,6 +22,7 @@ struct SnapshotMeta {
 // Names every row's frames (row.symbols): frames[0] is the allocator entry; the others are return
 // addresses, named by the call instruction just before them but shown as they are.
 void resolve_frames(core::Snapshot& snap, core::SymbolSource& symbols);
+void resolve_row(core::StackRow& row, core::SymbolSource& symbols);
 
 // One JSON object on one line, no newline at the end.
 std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta);
