@@ -61,6 +61,10 @@ static __always_inline int remember(struct pt_regs *ctx, __u16 fn, __u64 size, _
 	c.sp = sp;
 	c.time_ns = bpf_ktime_get_ns();
 	c.fn = fn;
+	/* At entry the stack pointer points at the return address: the caller's own frame, which a
+	 * frame-pointer walk from inside operator new (no frame pointer in libstdc++) would skip. */
+	if (fn == MS_FN_NEW && bpf_probe_read_user(&c.ret_addr, sizeof(c.ret_addr), (void *)sp))
+		c.ret_addr = 0;
 	if (bpf_map_update_elem(&inflight, &id, &c, BPF_ANY)) {
 		count(MS_CNT_INFLIGHT_FULL);
 		return 0;
@@ -188,7 +192,7 @@ static __always_inline __u64 mix(__u64 h, __u64 word)
 
 /* Send the caller's stack once and return its id (0 when it could not be sent: the record then names
  * no stack and user space counts it). */
-static __always_inline __u64 send_stack(void *ctx, __u64 entry_ip)
+static __always_inline __u64 send_stack(void *ctx, struct call *c)
 {
 	__u32 zero = 0;
 	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -207,7 +211,11 @@ static __always_inline __u64 send_stack(void *ctx, __u64 entry_ip)
 	n = (__u32)got / 8 + 1;
 	if (n > MS_MAX_FRAMES)
 		n = MS_MAX_FRAMES;
-	s->frames[0] = entry_ip;
+	s->frames[0] = c->entry_ip;
+	/* operator new's stack is walked from the return of the allocator it called: the first frame is
+	 * inside new itself, and the caller's, which the walk skips, was read at new's entry. */
+	if (c->ret_addr && n > 1)
+		s->frames[1] = c->ret_addr;
 	s->flags = 0;
 	if (n == MS_MAX_FRAMES) {
 		s->flags = MS_STACK_TRUNCATED;
@@ -244,7 +252,7 @@ static __always_inline void born(void *ctx, struct call *c, __u64 address)
 {
 	struct ms_alloc r = {};
 
-	r.stack_id = send_stack(ctx, c->entry_ip);
+	r.stack_id = send_stack(ctx, c);
 	fill_header(&r.h, MS_REC_ALLOC, sizeof(r));
 	r.address = address;
 	r.size = c->size;
@@ -257,7 +265,7 @@ static __always_inline void moved(void *ctx, struct call *c, __u64 address)
 	struct ms_move_end r = {};
 
 	if (address)
-		r.stack_id = send_stack(ctx, c->entry_ip);
+		r.stack_id = send_stack(ctx, c);
 	fill_header(&r.h, MS_REC_MOVE_END, sizeof(r));
 	r.address = address;
 	r.size = c->size;
@@ -272,7 +280,7 @@ static __always_inline void failed(void *ctx, struct call *c)
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ms_alloc_fail r = {};
 
-	r.stack_id = send_stack(ctx, c->entry_ip);
+	r.stack_id = send_stack(ctx, c);
 	fill_header(&r.h, MS_REC_ALLOC_FAIL, sizeof(r));
 	r.size = c->size;
 	r.rlimit_as = BPF_CORE_READ(task, signal, rlim[RLIMIT_AS].rlim_cur);
@@ -283,6 +291,13 @@ static __always_inline void failed(void *ctx, struct call *c)
 	emit_now(&r, sizeof(r));
 }
 
+/* Allocators whose return value is the block (not posix_memalign's error, not realloc's move). */
+static __always_inline int returns_block(__u16 fn)
+{
+	return fn == MS_FN_MALLOC || fn == MS_FN_CALLOC || fn == MS_FN_ALIGNED_ALLOC || fn == MS_FN_MEMALIGN ||
+	       fn == MS_FN_VALLOC || fn == MS_FN_PVALLOC;
+}
+
 SEC("uretprobe")
 int BPF_URETPROBE(ms_ret, __u64 ret)
 {
@@ -290,10 +305,25 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
 	__u64 address = ret;
 
-	/* Only the return of the remembered call itself: after it returns, the stack pointer is above the
-	 * one seen at its entry; a nested call's return is below it. */
-	if (!c || PT_REGS_SP(ctx) <= c->sp)
+	if (!c)
 		return 0;
+	/* The return of the remembered call itself: after it returns, the stack pointer is above the one
+	 * seen at its entry; a nested call's return is below it. */
+	if (PT_REGS_SP(ctx) <= c->sp) {
+		/* operator new has no return probe: a uretprobe replaces the return address on the stack, and
+		 * C++ exception unwinding through that frame (a failing new throws bad_alloc; nothrow new
+		 * catches it from the throwing one) finds no unwind info there and terminates the program.
+		 * The allocator new calls returns the block for it instead. */
+		if (c->fn != MS_FN_NEW || !returns_block((__u16)bpf_get_attach_cookie(ctx)))
+			return 0;
+		call = *c;
+		bpf_map_delete_elem(&inflight, &id);
+		if (ret)
+			born(ctx, &call, ret);
+		else
+			failed(ctx, &call);
+		return 0;
+	}
 	call = *c;
 	bpf_map_delete_elem(&inflight, &id);
 

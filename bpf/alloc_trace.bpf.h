@@ -20,6 +20,7 @@ struct call {
 	__u64 entry_ip; /* the allocator's entry address: frames[0] of the stack */
 	__u64 sp;       /* user stack pointer at entry: tells nested and stale calls apart */
 	__u64 time_ns;  /* entry time (CLOCK_MONOTONIC) */
+	__u64 ret_addr; /* operator new: where it returns to in its caller, read at entry (see ms_ret) */
 	__u16 fn;       /* MS_FN_* */
 	__u16 _pad[3];
 };

@@ -82,9 +82,12 @@ class TraceCxx(unittest.TestCase):
     has no frame pointers to walk through."""
 
     def test_operator_new_callers(self):
-        truth, _, code, snaps, err = trace_attached("--leak", "300", "--churn", "2000",
+        truth, _, code, snaps, err = trace_attached("--leak", "300", "--churn", "2000", "--bad-alloc", "3",
                                                     program=harness.CXX_WORKLOAD)
         self.assertEqual(code, 0, err)
+        # new has no return probe: a failing new throws through it, and the program catches bad_alloc.
+        self.assertEqual(truth["bad_alloc_caught"], 3)
+        self.assertEqual(truth["nothrow_null"], 3)
         final = snaps[-1]
         self.assertEqual(final["lost"]["events"], 0)
         got = by_caller(final, truth["pid"])

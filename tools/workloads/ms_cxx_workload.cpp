@@ -1,7 +1,9 @@
 // ms_cxx_workload: C++ allocations through operator new, whose truth is known exactly. Leaks N nodes
 // from leak_node() (new), N/2 arrays from leak_array() (new[]), one std::vector grown to a known
 // capacity in keep_vector(); churns new/delete pairs in churn_node(). Bytes are sizes requested.
-//   ms_cxx_workload [--leak N] [--churn N] [--sync]
+//   ms_cxx_workload [--leak N] [--churn N] [--bad-alloc N] [--sync]
+// --bad-alloc N: N requests too large to succeed (64 TiB) through throwing new (std::bad_alloc caught)
+// and N through nothrow new (nullptr): a tracer must leave C++ exception handling intact.
 // With --sync: prints `ready PID`, waits for a byte on stdin, works, prints the truth as one JSON line,
 // waits for stdin to close, exits 0. Without it: works, prints the truth, exits.
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #define KEEP __attribute__((noinline))
@@ -54,6 +57,27 @@ KEEP void churn_node() {
   delete n;
 }
 
+constexpr size_t kImpossible = size_t{1} << 46;
+char* volatile g_escape;  // a pointer stored here can't be elided with its new/delete pair
+
+// Returns whether the request failed the way C++ says: bad_alloc thrown, and caught here.
+KEEP bool throwing_new_fails() {
+  try {
+    g_escape = new char[kImpossible];
+    delete[] g_escape;
+    return false;
+  } catch (const std::bad_alloc&) {
+    return true;
+  }
+}
+
+KEEP bool nothrow_new_fails() {
+  g_escape = new (std::nothrow) char[kImpossible];
+  const bool failed = g_escape == nullptr;
+  delete[] g_escape;
+  return failed;
+}
+
 void wait_stdin() {
   char c;
   (void)!read(0, &c, 1);
@@ -62,14 +86,15 @@ void wait_stdin() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  unsigned long leak = 0, churn = 0;
+  unsigned long leak = 0, churn = 0, bad = 0;
   bool sync = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--sync")) sync = true;
     else if (!std::strcmp(argv[i], "--leak") && i + 1 < argc) leak = std::strtoul(argv[++i], nullptr, 10);
     else if (!std::strcmp(argv[i], "--churn") && i + 1 < argc) churn = std::strtoul(argv[++i], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--bad-alloc") && i + 1 < argc) bad = std::strtoul(argv[++i], nullptr, 10);
     else {
-      std::fprintf(stderr, "usage: ms_cxx_workload [--leak N] [--churn N] [--sync]\n");
+      std::fprintf(stderr, "usage: ms_cxx_workload [--leak N] [--churn N] [--bad-alloc N] [--sync]\n");
       return 2;
     }
   }
@@ -87,11 +112,17 @@ int main(int argc, char** argv) {
   }
   keep_vector();
   for (unsigned long i = 0; i < churn; ++i) churn_node();
+  unsigned long caught = 0, null = 0;
+  for (unsigned long i = 0; i < bad; ++i) {
+    caught += throwing_new_fails();
+    null += nothrow_new_fails();
+  }
   std::printf("{\"pid\": %ld, \"functions\": {\"leak_node\": {\"bytes\": %lu, \"allocs\": %lu}, "
               "\"leak_array\": {\"bytes\": %lu, \"allocs\": %lu}, \"keep_vector\": {\"bytes\": %lu, \"allocs\": 2}, "
-              "\"churn_node\": {\"bytes\": 0, \"allocs\": 0}}, \"churn_pairs\": %lu}\n",
+              "\"churn_node\": {\"bytes\": 0, \"allocs\": 0}}, \"churn_pairs\": %lu, \"bad_alloc_caught\": %lu, "
+              "\"nothrow_null\": %lu}\n",
               static_cast<long>(getpid()), leak * sizeof(Node), leak, arrays * kArrayBytes, arrays,
-              sizeof(std::vector<int>) + kVectorInts * sizeof(int), churn);
+              sizeof(std::vector<int>) + kVectorInts * sizeof(int), churn, caught, null);
   std::fflush(stdout);
   if (sync) wait_stdin();
   return 0;

@@ -26,9 +26,13 @@ constexpr size_t kMinUsageSamples = 10;       // rule 7: fewer samples can't sho
 constexpr size_t kRecursionRepeats = 8;       // one return address this often in a stack: recursion
 constexpr double kFailureHuge = 0.25;         // a failed request this share of its limit is a burst
 
+// Whole MiB, the unit of cgroup limits; GiB and TiB for what would be a long number of MiB.
 std::string mib(uint64_t bytes) {
   char text[32];
-  snprintf(text, sizeof(text), "%.0f MiB", std::round(static_cast<double>(bytes) / (1 << 20)));
+  const double b = static_cast<double>(bytes);
+  if (bytes >= (10ull << 40)) snprintf(text, sizeof(text), "%.0f TiB", b / (1ull << 40));
+  else if (bytes >= (10ull << 30)) snprintf(text, sizeof(text), "%.1f GiB", b / (1ull << 30));
+  else snprintf(text, sizeof(text), "%.0f MiB", std::round(b / (1 << 20)));
   return text;
 }
 

@@ -63,6 +63,11 @@ std::string render_oom_text(const core::OomFacts& f, const core::OomExplanation&
       where += fmt::format(" (limit {}{})", human_bytes(static_cast<double>(*f.domain_memory->limit_bytes)),
                            f.victim_cgroup == f.domain_cgroup ? ", its own" : "");
   }
+  if (f.failure)
+    where = fmt::format("{} bytes refused by {}{}", f.failure->size, f.failure->refused_by,
+                        f.failure->limit_bytes
+                            ? fmt::format(" (limit {})", human_bytes(static_cast<double>(*f.failure->limit_bytes)))
+                            : "");
   const char* what = f.failure ? "Allocation failed" : "OOM kill";
   std::string out = fmt::format("{} {} - pid {} \"{}\", {}\n{}\n", what, local_time(f.time_unix_ns, "%H:%M:%S"),
                                 f.victim.pid, f.victim.comm, where, why.summary);
@@ -79,8 +84,11 @@ std::string render_oom_text(const core::OomFacts& f, const core::OomExplanation&
     for (size_t i = 0; i < runs.size() && i < kTextFrames; ++i)
       path += (i ? " <- " : "") + runs[i].first + (runs[i].second > 1 ? fmt::format(" (x{})", runs[i].second) : "");
     if (runs.size() > kTextFrames) path += " <- ...";
-    out += fmt::format("  [{}] pid {}: {} in {} objects  {}\n", st.role, st.row.pid,
-                       human_bytes(static_cast<double>(st.row.outstanding_bytes)), st.row.outstanding_allocs, path);
+    const std::string held = st.role == "failed_call" && f.failure
+                                 ? fmt::format("asked for {}", human_bytes(static_cast<double>(f.failure->size)))
+                                 : fmt::format("{} in {} objects", human_bytes(static_cast<double>(st.row.outstanding_bytes)),
+                                               st.row.outstanding_allocs);
+    out += fmt::format("  [{}] pid {}: {}  {}\n", st.role, st.row.pid, held, path);
   }
   return out + fmt::format("(confidence {}; episode {})\n", why.confidence, f.episode);
 }
