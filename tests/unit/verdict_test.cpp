@@ -107,3 +107,15 @@ TEST_CASE("Theil-Sen ignores outliers a least-squares fit would follow") {
   CHECK(theil_sen_slope({}) == 0);
   CHECK(theil_sen_slope({Sample{kSecond, 5}}) == 0);
 }
+
+TEST_CASE("a short steady leak judged with short-history rules is a leak, not a plateau") {
+  // 7 s of big blocks, 16 MiB/s, none freed (an OOM after seconds): the last quarter is one sample,
+  // whose slope alone would read as flat.
+  auto h = history(7, [](size_t i) { return (16u << 20) * (i + 1); }, 8, [](size_t) { return 14u << 20; },
+                   [](size_t) { return 14u << 20; }, 8u << 20);
+  VerdictRules quick;
+  quick.min_samples = 6;
+  quick.min_allocs = 8;
+  CHECK(judge(h, quick).kind == VerdictKind::kLeak);
+  CHECK(judge(h).kind == VerdictKind::kUndecided);  // a trace still waits for 30 samples
+}

@@ -30,7 +30,16 @@ namespace {
 constexpr int kTickMs = 100;  // how often the loop drains the ring and looks for exits and signals
 constexpr uint64_t kSampleNs = 1'000'000'000;  // verdict history: one sample per stack per second
 constexpr uint64_t kFailureFoldNs = 5'000'000'000;  // a process's failures this close are one episode
-constexpr size_t kResolvedStacks = 32;  // stacks named for an explanation: the largest, and the newest
+constexpr size_t kResolvedStacks = 32;
+// An OOM can't wait for the 30 samples and 50 allocations a trace wants before it judges a stack: a
+// leak of big blocks may fill a limit in seconds. Verdicts on fewer samples say so (short_history), and
+// the explanation is then never of high confidence.
+const core::VerdictRules kOomVerdictRules = [] {
+  core::VerdictRules r;
+  r.min_samples = 6;
+  r.min_allocs = 8;
+  return r;
+}();  // stacks named for an explanation: the largest, and the newest
 
 uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
@@ -172,12 +181,7 @@ core::OomHistory Session::history_at(const core::OomFacts& facts, uint64_t at_ns
   core::OomHistory h = book_.history(facts);
   std::vector<uint32_t> pids;
   for (const auto& p : h.processes) pids.push_back(p.pid);
-  // An OOM can't wait for the 30 samples a trace wants before it judges a stack; verdicts on fewer
-  // say so (short_history), and the explanation is then never of high confidence.
-  core::VerdictRules quick;
-  quick.min_samples = 10;
-  quick.min_allocs = 20;
-  h.stacks = tracker_.evidence(pids, at_ns, h.recent_ns, quick);
+  h.stacks = tracker_.evidence(pids, at_ns, h.recent_ns, kOomVerdictRules);
   // Name the stacks an explanation may cite: the largest (evidence is sorted so), and those that grew
   // most in the last seconds.
   std::vector<size_t> newest(h.stacks.size());
@@ -227,10 +231,7 @@ Result<void> Session::explain_failure(const core::AllocFailure& failure) {
   for (const auto& w : watched_)
     if (w.pid == failure.pid && comm.empty()) comm = w.comm;
   core::OomFacts facts = failure_facts(failure, next_episode_++, comm);
-  core::VerdictRules quick;
-  quick.min_samples = 10;
-  quick.min_allocs = 20;
-  if (auto row = tracker_.stack_of(failure.stack_id, failure.time_ns, quick)) {
+  if (auto row = tracker_.stack_of(failure.stack_id, failure.time_ns, kOomVerdictRules)) {
     report::resolve_row(*row, symbols_);
     facts.failure->stack = std::move(*row);
   }

@@ -114,7 +114,9 @@ Verdict judge(const StackHistory& h, const VerdictRules& rules) {
   const uint64_t middle = h.samples.front().time_ns + (h.samples.back().time_ns - h.samples.front().time_ns) / 2;
   v.survival = first_half_survival(h.epochs, floor_at(floor, middle));
   v.floor_slope_bytes_per_s = theil_sen_slope(floor);
-  const std::vector<Sample> last_quarter(floor.end() - floor.size() / 4, floor.end());
+  // At least three points: a slope over one is 0, which would read as a plateau on a short history.
+  const size_t tail = std::min(floor.size(), std::max<size_t>(3, floor.size() / 4));
+  const std::vector<Sample> last_quarter(floor.end() - static_cast<long>(tail), floor.end());
   const double window_s = seconds(h.samples.back().time_ns - h.samples.front().time_ns);
   const double last_bytes = static_cast<double>(h.samples.back().bytes);
   // Rising: the floor gains at least 10% of what is live now over the window, and still rises in the
