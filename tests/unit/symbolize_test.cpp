@@ -1,5 +1,6 @@
 // Symbolization: maps parsing, a live process symbolized before and after it exits, broken ELF files,
 // a fake procfs. Needs no root: the live target is our own child.
+#include <gelf.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,6 +30,32 @@ namespace {
 
 std::string base_name(const std::optional<std::string>& path) {
   return path ? fs::path(*path).filename().string() : std::string();
+}
+
+// The file offset of address `key` printed by symbolize_target: where the same code lies in any copy
+// of its file.
+uint64_t file_offset(const Target& target, const std::string& key) {
+  auto maps = read_maps("/proc", target.pid());
+  REQUIRE(maps);
+  const Mapping* mapping = mapping_of(*maps, target.value(key));
+  return target.value(key) - mapping->start + mapping->offset;
+}
+
+// Where section `name` of the ELF file at `path` lies in the file: {offset, size} in bytes.
+std::pair<size_t, size_t> section_bytes(const std::string& path, const char* name) {
+  auto file = ElfFile::open(path);
+  REQUIRE(file);
+  size_t names = 0;
+  REQUIRE(elf_getshdrstrndx(file->elf(), &names) == 0);
+  for (Elf_Scn* scn = elf_nextscn(file->elf(), nullptr); scn != nullptr;
+       scn = elf_nextscn(file->elf(), scn)) {
+    GElf_Shdr shdr;
+    REQUIRE(gelf_getshdr(scn, &shdr) != nullptr);
+    const char* section = elf_strptr(file->elf(), names, shdr.sh_name);
+    if (section != nullptr && std::string(section) == name) return {shdr.sh_offset, shdr.sh_size};
+  }
+  FAIL("no section " << name << " in " << path);
+  return {0, 0};
 }
 
 }  // namespace
@@ -253,10 +280,7 @@ TEST_CASE("a fake procfs: file offsets, the /root fallback, replaced and deleted
   const fs::path proc = tmp.path() / "proc";
   const std::string elf = read_file(SYMBOLIZE_TARGET);
   Target target(SYMBOLIZE_TARGET);
-  auto live_maps = read_maps("/proc", target.pid());
-  REQUIRE(live_maps);
-  const Mapping* live = mapping_of(*live_maps, target.value("c_plain"));
-  const uint64_t c_plain_offset = target.value("c_plain") - live->start + live->offset;
+  const uint64_t c_plain_offset = file_offset(target, "c_plain");
 
   const uint64_t start = 0x7f0000000000, end = start + ((elf.size() + 0xfff) & ~0xfffull);
   fake_process(proc, 100, elf, "/usr/bin/moved target", start, end);
@@ -327,6 +351,111 @@ TEST_CASE("truncated, garbage and corrupted ELF files give unknown frames, never
     }
   }
   CHECK(symbolizer.stats().module_open_failures >= 5);
+}
+
+TEST_CASE("string sections without a final NUL: no DWARF, names from the symbol table", "[symbolize][fake]") {
+  // libdw 0.188 reads names and file names out of .debug_str / .debug_line_str up to a NUL, past the
+  // section's end when there is none (tests/fuzz/regressions/elf/). Such a file's DWARF is not used.
+  TempDir tmp;
+  const fs::path proc = tmp.path() / "proc";
+  const std::string elf = read_file(SYMBOLIZE_TARGET);
+  Target target(SYMBOLIZE_TARGET);
+  const uint64_t start = 0x7f0000000000, end = start + ((elf.size() + 0xfff) & ~0xfffull);
+
+  struct Variant {
+    const char* section;
+    bool whole;  // every byte made non-NUL (any string read runs off the end), else only the last one
+  };
+  const Variant variants[] = {{".debug_str", true},
+                              {".debug_line_str", true},
+                              {".debug_str", false},
+                              {".debug_line_str", false},
+                              {".strtab", true}};
+  const uint64_t addresses[] = {start + file_offset(target, "c_plain"),
+                                start + file_offset(target, "inline_call"),
+                                start + file_offset(target, "grow_call")};
+  Symbolizer symbolizer(proc.string(), {});
+  uint32_t pid = 200;
+  for (const Variant& v : variants) {
+    CAPTURE(v.section, v.whole);
+    auto [at, size] = section_bytes(SYMBOLIZE_TARGET, v.section);
+    REQUIRE(size > 0);
+    std::string corrupt = elf;
+    for (size_t i = v.whole ? 0 : size - 1; i < size; ++i) corrupt[at + i] = 'A';
+    fake_process(proc, ++pid, corrupt, "/usr/bin/hostile", start, end);
+    symbolizer.note_stack(pid, addresses);
+    for (uint64_t address : addresses) {
+      auto frames = symbolizer.describe(pid, address);
+      REQUIRE(!frames.empty());
+      for (const auto& frame : frames) {
+        CHECK(frame.address == address);
+        if (frame.function) CHECK(frame.function->find("AAAA") == std::string::npos);
+        if (frame.file) CHECK(frame.file->find("AAAA") == std::string::npos);
+      }
+    }
+    auto c = symbolizer.describe(pid, addresses[0]);
+    auto inl = symbolizer.describe(pid, addresses[1]);
+    if (std::string(v.section) == ".strtab") {
+      // libelf's elf_strptr checks each symbol name for a NUL within the section: the names are
+      // refused one by one, and DWARF (intact here) still names and places the functions.
+      REQUIRE(inl.size() == 2);
+      CHECK(inl[1].function == "demo::outer(int)");
+      REQUIRE(c.size() == 1);
+      CHECK(c[0].function == "c_plain");
+      CHECK(c[0].line == target.value("c_plain", 1));
+      continue;
+    }
+    // No DWARF: one frame per address, named from the symbol table, without file or line.
+    REQUIRE(c.size() == 1);
+    CHECK(c[0].function == "c_plain");
+    CHECK(!c[0].file);
+    CHECK(!c[0].line);
+    REQUIRE(inl.size() == 1);
+    CHECK(inl[0].function == "demo::outer(int)");
+    CHECK(!inl[0].inlined);
+  }
+  SymbolizerStats stats = symbolizer.stats();
+  CHECK(stats.module_open_failures == 0);
+  CHECK(stats.modules_dwarf_refused == 4);
+  CHECK(stats.last_error.find("/usr/bin/hostile") != std::string::npos);
+  CHECK(stats.last_error.find(".debug_line_str does not end in a NUL byte") != std::string::npos);
+
+  // The same file intact: DWARF used, nothing refused.
+  fake_process(proc, ++pid, elf, "/usr/bin/intact", start, end);
+  symbolizer.note_stack(pid, std::span<const uint64_t>(&addresses[1], 1));
+  CHECK(symbolizer.describe(pid, addresses[1]).size() == 2);
+  CHECK(symbolizer.stats().modules_dwarf_refused == 4);
+}
+
+TEST_CASE("compressed DWARF is still read", "[symbolize][debuginfo]") {
+  if (std::system("command -v objcopy >/dev/null 2>&1") != 0) {
+    WARN("objcopy not installed: compressed DWARF not tested");
+    return;
+  }
+  TempDir tmp;
+  Target target(SYMBOLIZE_TARGET);
+  const uint64_t offset = file_offset(target, "inline_call");
+  // zlib: SHF_COMPRESSED sections (what distributions ship); zlib-gnu: the older .zdebug_* sections.
+  for (const char* style : {"zlib", "zlib-gnu"}) {
+    CAPTURE(style);
+    const fs::path compressed = tmp.path() / (std::string("target-") + style);
+    std::string command = std::string("objcopy --compress-debug-sections=") + style +
+                          " '" SYMBOLIZE_TARGET "' '" + compressed.string() + "'";
+    REQUIRE(std::system(command.c_str()) == 0);
+    const std::string bytes = read_file(compressed);
+    const uint64_t start = 0x7f0000000000, end = start + ((bytes.size() + 0xfff) & ~0xfffull);
+    const fs::path proc = tmp.path() / style;
+    fake_process(proc, 300, bytes, "/usr/bin/compressed", start, end);
+    Symbolizer symbolizer(proc.string(), {});
+    const uint64_t address = start + offset;
+    symbolizer.note_stack(300, std::span<const uint64_t>(&address, 1));
+    auto frames = symbolizer.describe(300, address);
+    REQUIRE(frames.size() == 2);
+    CHECK(frames[0].function == "demo::inlined_step(int)");
+    CHECK(frames[0].line == target.value("inline_call", 1));
+    CHECK(frames[1].function == "demo::outer(int)");
+    CHECK(symbolizer.stats().modules_dwarf_refused == 0);
+  }
 }
 
 TEST_CASE("separate debug files are found by build-id", "[symbolize][debuginfo]") {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "demangle.hpp"
+#include "elf_file.hpp"
 
 namespace memsight::symbolize {
 namespace {
@@ -116,7 +117,9 @@ void collect_functions(Dwarf_Die* die, uint32_t depth, std::vector<Dwarf_Die>& o
 }  // namespace
 
 DwarfFrames::DwarfFrames(Elf* elf) {
-  if (elf != nullptr) dwarf_ = dwarf_begin_elf(elf, DWARF_C_READ, nullptr);
+  if (elf == nullptr) return;
+  refusal_ = unsafe_for_libdw(elf);
+  if (!refusal_) dwarf_ = dwarf_begin_elf(elf, DWARF_C_READ, nullptr);
 }
 
 DwarfFrames::~DwarfFrames() {

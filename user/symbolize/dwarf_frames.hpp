@@ -17,14 +17,17 @@ namespace memsight::symbolize {
 
 class DwarfFrames {
  public:
-  // Reads the DWARF of `elf` (not owned: it must outlive this object). A file without DWARF, or with
-  // DWARF libdw rejects, gives an object that knows nothing (available() == false).
+  // Reads the DWARF of `elf` (not owned: it must outlive this object). A file without DWARF, with
+  // DWARF libdw rejects, or with DWARF libdw would read past the end of (unsafe_for_libdw: then
+  // refusal() says why) gives an object that knows nothing (available() == false).
   explicit DwarfFrames(Elf* elf);
   ~DwarfFrames();
   DwarfFrames(const DwarfFrames&) = delete;
   DwarfFrames& operator=(const DwarfFrames&) = delete;
 
   bool available() const { return dwarf_ != nullptr; }
+  // Why the file's DWARF was not handed to libdw, or nullopt (none, or used).
+  const std::optional<std::string>& refusal() const { return refusal_; }
 
   // The frames at ELF virtual address `vaddr`, innermost first: one per inlined call (inlined = true,
   // function = the inlined function, file:line = where in it), then the function that holds them
@@ -63,6 +66,7 @@ class DwarfFrames {
   const FunctionCalls& function_calls(uint64_t function_die);
 
   Dwarf* dwarf_ = nullptr;
+  std::optional<std::string> refusal_;
   std::unordered_map<uint64_t, CuIndex> cus_;                 // CU DIE offset -> its functions
   std::unordered_map<uint64_t, FunctionCalls> functions_;     // function DIE offset -> its inlined calls
   NameCache names_;                                           // demangled linkage names

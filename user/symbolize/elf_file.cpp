@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -18,6 +19,39 @@ namespace {
 bool libelf_ready() {
   static const bool ready = elf_version(EV_CURRENT) != EV_NONE;
   return ready;
+}
+
+// True for the sections libdw takes strings from (.debug_str, .debug_line_str) under each name it
+// looks for: plain, GNU-compressed (.zdebug_*), split DWARF (*.dwo), GCC LTO (.gnu.debuglto_*).
+bool is_dwarf_string_section(std::string_view name) {
+  std::string plain;
+  if (name.starts_with(".gnu.debuglto_")) {
+    plain = name.substr(14);
+  } else if (name.starts_with(".z")) {
+    plain = fmt::format(".{}", name.substr(2));
+  } else {
+    plain = name;
+  }
+  if (std::string_view(plain).ends_with(".dwo")) plain.resize(plain.size() - 4);
+  return plain == ".debug_str" || plain == ".debug_line_str";
+}
+
+// Why the string section `scn` (named `name`) is unsafe, once decompressed; nullopt when it ends in NUL.
+std::optional<std::string> unterminated(Elf_Scn* scn, const GElf_Shdr& shdr, std::string_view name) {
+  if (shdr.sh_type == SHT_NOBITS) return std::nullopt;  // no bytes in the file: libdw ignores it
+  // In libdw's order. It ignores elf_compress_gnu's failure (the section may be decompressed
+  // already) and then reads the section as it is.
+  if (name.starts_with(".z")) (void)elf_compress_gnu(scn, 0, 0);
+  if ((shdr.sh_flags & SHF_COMPRESSED) != 0 && elf_compress(scn, 0, 0) < 0) {
+    return fmt::format("{} does not decompress: {}", name, elf_errmsg(-1));
+  }
+  Elf_Data* data = elf_getdata(scn, nullptr);
+  if (data == nullptr) return fmt::format("{} is unreadable: {}", name, elf_errmsg(-1));
+  if (data->d_size == 0) return std::nullopt;  // every string offset into it is out of bounds: refused
+  if (data->d_buf == nullptr || static_cast<const char*>(data->d_buf)[data->d_size - 1] != '\0') {
+    return fmt::format("{} does not end in a NUL byte", name);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -89,6 +123,20 @@ std::vector<LoadSegment> ElfFile::load_segments() const {
     segments.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_vaddr, (phdr.p_flags & PF_X) != 0});
   }
   return segments;
+}
+
+std::optional<std::string> unsafe_for_libdw(Elf* elf) {
+  size_t names_index = 0;
+  // Without section names libdw finds no DWARF either.
+  if (elf == nullptr || elf_getshdrstrndx(elf, &names_index) != 0) return std::nullopt;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* name = elf_strptr(elf, names_index, shdr.sh_name);
+    if (name == nullptr || !is_dwarf_string_section(name)) continue;
+    if (auto why = unterminated(scn, shdr, name)) return why;
+  }
+  return std::nullopt;
 }
 
 bool ElfFile::has_section(const char* name) const {

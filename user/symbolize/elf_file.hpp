@@ -50,4 +50,12 @@ class ElfFile {
   Elf* elf_ = nullptr;
 };
 
+// Why libdw must not read the DWARF of `elf`, or nullopt when it may. libdw (elfutils 0.188, Debian 12)
+// returns names and file names from .debug_str and .debug_line_str as pointers into the section and
+// reads them up to a NUL: in a section whose last byte is not NUL, the last string runs past its end
+// (found by tests/fuzz/elf_fuzz.cpp: tests/fuzz/regressions/elf/). Compressed string sections are
+// decompressed in place first, as libdw would (it accepts sections already decompressed). Symbol and section names need no such check: libelf's elf_strptr refuses a name with
+// no NUL before its section's end.
+std::optional<std::string> unsafe_for_libdw(Elf* elf);
+
 }  // namespace memsight::symbolize

@@ -42,6 +42,11 @@ class ElfModule {
   // Loads symbols and DWARF now (otherwise the first frames_at_offset does). Returns the symbol count.
   size_t load();
   bool has_dwarf() const { return dwarf_ != nullptr && dwarf_->available(); }
+  // Why the file's DWARF is not used (see DwarfFrames::refusal), once loaded; null when it is, or
+  // when there is none.
+  const std::string* dwarf_refusal() const {
+    return dwarf_ != nullptr && dwarf_->refusal() ? &*dwarf_->refusal() : nullptr;
+  }
 
  private:
   ElfModule(ElfFile file, std::vector<std::string> debug_dirs);

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace memsight::symbolize {
 namespace {
 
@@ -99,6 +101,13 @@ std::vector<core::Frame> Symbolizer::describe(uint32_t pid, uint64_t address, co
     if (where.module == nullptr) return {address_only(address, module_path)};
     const uint64_t call_back = kind == core::AddressKind::kReturn && where.file_offset > 0 ? 1 : 0;
     std::vector<core::Frame> frames = where.module->frames_at_offset(where.file_offset - call_back);
+    if (const std::string* why = where.module->dwarf_refusal();
+        why != nullptr && refusals_counted_.insert(where.module).second) {
+      ++stats_.modules_dwarf_refused;
+      stats_.last_error = fmt::format("{}: DWARF not used, {} (malformed or hostile file): names from its "
+                                      "symbol table, no source lines",
+                                      module_path != nullptr ? *module_path : "a module", *why);
+    }
     if (frames.empty()) return {address_only(address, module_path)};
     for (core::Frame& frame : frames) {
       frame.address = address;

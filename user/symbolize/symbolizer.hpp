@@ -32,6 +32,8 @@ struct SymbolizerStats {
   uint64_t maps_bad_lines = 0;        // maps lines that did not parse, skipped
   uint64_t modules_open = 0;          // files (device, inode) open for naming, shared by all pids
   uint64_t module_open_failures = 0;  // (pid, file) pairs not openable or not ELF: no function names
+  uint64_t modules_dwarf_refused = 0; // files whose DWARF was unsafe to read (malformed or hostile):
+                                      // named from their symbol tables only, without lines
   uint64_t addresses_noted = 0;       // distinct (pid, address) pairs noted
   uint64_t addresses_unmapped = 0;    // noted in no mapping of a fresh snapshot: shown as address only
   uint64_t addresses_deferred = 0;    // times an address was left unnoted: in no mapping and no fresh
@@ -96,6 +98,7 @@ class Symbolizer final : public core::SymbolSource {
   ModuleCache modules_;
   std::unordered_map<uint32_t, ProcessState> processes_;
   std::unordered_set<std::string> paths_;  // element addresses stay valid across rehashing
+  std::unordered_set<const ElfModule*> refusals_counted_;  // modules counted in modules_dwarf_refused
   SymbolizerStats stats_;
 };
 
