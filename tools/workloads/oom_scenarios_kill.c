@@ -327,8 +327,8 @@ NAMED static void serve_peak_request(size_t n) {
 }
 
 // ~85% (±1%) held flat; each 0.5 s cycle a request holds 0..E of the limit for 0.4 s, where E rises
-// from 2% by 0.5 points a second (load heading for its daily peak): the peaks are of one kind all
-// along, and after ~20 s one of them no longer fits.
+// slowly from 10% by 0.2 points a second (load heading for its daily peak): usage sits at 85-95% with
+// peaks of one kind all along (no trend, no unusual jump), and after ~20 s one of them no longer fits.
 void run_steady(struct ctx* c) {
   phase("steady");
   // A fixed threshold turns off glibc's adaptive one, which would keep freed peaks in the heap and
@@ -338,7 +338,7 @@ void run_steady(struct ctx* c) {
   struct block* set = build_set(c, held);
   const double t0 = now_s();
   for (double next_touch = t0 + 1;; sleep_s(0.1)) {
-    double t = now_s() - t0, peak = 0.02 + 0.005 * t;
+    double t = now_s() - t0, peak = 0.10 + 0.002 * t;
     serve_peak_request((size_t)(uniform(c) * (peak < 0.3 ? peak : 0.3) * (double)c->limit) + c->page);
     if (now_s() >= next_touch) {
       retouch(c, set);
