@@ -297,12 +297,7 @@ class SameOutput(unittest.TestCase, Leftovers):
                  "cat /proc/self/limits /proc/self/oom_score_adj /proc/self/cgroup; umask; pwd; env | sort")
         self.compare(["/bin/sh", "-c", probe])
 
-    @unittest.expectedFailure
     def test_ignored_signals(self):
-        # Known failure: memsight ignores SIGPIPE (Session::start) before it forks the command, and
-        # the child keeps SIG_IGN across exec (LaunchedCommand::spawn resets the mask, SIGINT and
-        # SIGTERM, not SIGPIPE). So `yes | head -1` under trace prints "yes: standard output: Broken
-        # pipe" where it would have died quietly. Fix: signal(SIGPIPE, SIG_DFL) in the child.
         self.compare(["/bin/sh", "-c", "grep -E '^SigIgn:' /proc/self/status; yes | head -n 1"])
 
 

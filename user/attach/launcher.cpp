@@ -27,6 +27,7 @@ Result<LaunchedCommand> LaunchedCommand::spawn(const std::vector<std::string>& a
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);  // memsight ignores it for itself; a pipeline's producer must still die of it
     close(go[1]);
     close(err[0]);
     char byte;
