@@ -49,7 +49,8 @@ void check_snapshot(core::Tracker& tracker, uint64_t now) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  core::Tracker tracker(core::TrackerConfig{4096, 8});  // few orphans remembered: eviction is reached
+  // Few orphans remembered and few live blocks allowed: orphan eviction and the block cap are reached.
+  core::Tracker tracker(core::TrackerConfig{4096, 8, 16});
   core::Decoder decoder(tracker);
   fuzz::Chunks chunks(data, size);
   uint16_t length = 0;

@@ -45,6 +45,18 @@ TEST_CASE("defaults follow the contract") {
   CHECK(inv->trace.session.min_age_s == 0);
   CHECK_FALSE(inv->trace.json);
   CHECK_FALSE(inv->trace.output);
+  CHECK_FALSE(inv->trace.session.max_blocks);  // the tracker's own default
+}
+
+TEST_CASE("trace and record take --max-blocks for the tracker, and 0 lifts the cap") {
+  auto trace = parse({"trace", "-p", "1", "--max-blocks", "1000"});
+  REQUIRE(trace);
+  CHECK(trace->trace.session.max_blocks == 1000u);
+  auto record = parse({"record", "-p", "1", "--db", "x.db", "--max-blocks", "0"});
+  REQUIRE(record);
+  CHECK(record->record.session.max_blocks == 0u);
+  CHECK_FALSE(parse({"trace", "-p", "1", "--max-blocks", "-5"}));
+  CHECK_FALSE(parse({"trace", "-p", "1", "--max-blocks", "many"}));
 }
 
 TEST_CASE("usage errors exit 2 and say what to do") {

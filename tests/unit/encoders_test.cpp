@@ -46,7 +46,7 @@ core::StackRow leak_row() {
 
 core::Snapshot sample() {
   core::Snapshot snap = test::app_snapshot();
-  snap.lost = {5, 3, 1};
+  snap.lost = {5, 3, 1, 7};
   snap.processes[0].outstanding_bytes = 1536 + 100;
   snap.processes[0].outstanding_allocs = 3;
   snap.stacks[0] = leak_row();
@@ -241,7 +241,8 @@ TEST_CASE("pprof: a profile.proto that reads back") {
                                           "alloc_objects/count"});
   CHECK(str(profile.one(14)) == "inuse_space");
   CHECK(profile.one(9) == 1700000000000000000);
-  CHECK(str(profile.one(13)) == "memsight lost: 5 events, 3 unmatched frees, 1 truncated stacks");
+  CHECK(str(profile.one(13)) == "memsight lost: 5 events, 3 unmatched frees, 1 truncated stacks, 7 allocations "
+                                "untracked at the --max-blocks cap (totals are lower bounds)");
 
   std::map<uint64_t, std::string> functions;
   for (const auto& fn : profile.subs(5)) functions[parse(fn).one(1)] = str(parse(fn).one(2));
@@ -453,6 +454,7 @@ TEST_CASE("prometheus: families documented, labels escaped, stacks bounded, ever
   CHECK(by_name["memsight_cgroup_limit_bytes"].at(0).first.at("cgroup") == "/system.slice/app.service");
   CHECK(e.type.at("memsight_lost_events_total") == "counter");
   CHECK(by_name["memsight_lost_events_total"].at(0).second == "5");
+  CHECK(by_name["memsight_lost_refused_blocks_total"].at(0).second == "7");
   CHECK(by_name["memsight_oom_kills_total"].at(0).second == "2");
   CHECK(by_name["memsight_recorder_records_decoded_total"].at(0).second == "100");
 

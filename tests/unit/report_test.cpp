@@ -59,7 +59,9 @@ TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
   CHECK(doc["time_unix_ns"] == 1700000000000000000);
   CHECK(doc["final"] == true);
   CHECK(doc["mode"] == "exact");
-  CHECK(doc["lost"] == nlohmann::json{{"events", 0}, {"unmatched_frees", 3}, {"truncated_stacks", 0}});
+  // The contract's three keys, and refused_blocks (an addition: allocations past --max-blocks).
+  CHECK(doc["lost"] ==
+        nlohmann::json{{"events", 0}, {"unmatched_frees", 3}, {"truncated_stacks", 0}, {"refused_blocks", 0}});
   CHECK(doc["processes"][0]["comm"] == "app");
   CHECK(doc["processes"][0]["rss_anon_bytes"].is_null());  // unknown: null, never invented
   const auto& stack = doc["stacks"][0];
@@ -96,6 +98,10 @@ TEST_CASE("text report leads with losses and shows each stack as function (file:
   CHECK(text.find("leak_block (leak.c:42)") != std::string::npos);
   CHECK(text.find("0x3000") != std::string::npos);
   CHECK(text.find("final") == std::string::npos);
+  CHECK(text.find("--max-blocks") == std::string::npos);  // said only past the cap
+  snap.lost.refused_blocks = 12345;
+  CHECK(report::render_text(snap, {5.0, false, "exact"}).find("12,345 allocations untracked at the --max-blocks cap") !=
+        std::string::npos);
 }
 
 TEST_CASE("human_bytes") {

@@ -18,7 +18,7 @@ struct Fixture {
   core::Decoder decoder{tracker};
   test::Wire w{100, 100};
 
-  Fixture() {
+  explicit Fixture(core::TrackerConfig config = {}) : tracker(config) {
     feed(w.stack(1, kS1, {0xa0, 0xa1, 0xa2}));
     feed(w.stack(1, kS2, {0xb0, 0xb1}));
     feed(w.stack(1, kS3, {0xc0, 0xc1}));
@@ -369,4 +369,126 @@ TEST_CASE("a failed realloc keeps its old block and reports the failure") {
   REQUIRE(failures.size() == 1);
   CHECK(failures[0].fn == MS_FN_REALLOC);
   CHECK(failures[0].size == 1 << 20);
+}
+
+namespace {
+
+// Every process's totals are the sums of its stacks', and the tracker's live count is their blocks'.
+void check_consistent(Fixture& f) {
+  const auto snap = f.snap();
+  uint64_t blocks = 0;
+  for (const auto& p : snap.processes) {
+    uint64_t bytes = 0, allocs = 0;
+    for (const auto& s : snap.stacks) {
+      if (s.pid != p.pid) continue;
+      CHECK(s.outstanding_bytes <= s.allocated_bytes);
+      CHECK(s.allocs - s.frees == s.outstanding_allocs);
+      bytes += s.outstanding_bytes;
+      allocs += s.outstanding_allocs;
+    }
+    CHECK(p.outstanding_bytes == bytes);
+    CHECK(p.outstanding_allocs == allocs);
+    blocks += allocs;
+  }
+  CHECK(f.tracker.live_blocks() == blocks);
+}
+
+core::TrackerConfig capped(uint64_t max_live_blocks) {
+  core::TrackerConfig config;
+  config.max_live_blocks = max_live_blocks;
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("the live-block cap refuses new births, keeps the old ones, and says so") {
+  Fixture f(capped(2));
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));  // the oldest: a leak's evidence, kept
+  f.feed(f.w.alloc(11, 0x2000, 200, kS1));
+  f.feed(f.w.alloc(12, 0x3000, 50, kS2));   // the third: refused
+  CHECK(f.tracker.live_blocks() == 2);
+  CHECK(f.tracker.counters().refused_blocks == 1);
+  CHECK(f.tracker.counters().refused_bytes == 50);
+  CHECK(f.snap().lost.refused_blocks == 1);
+  CHECK(f.row(kS1).outstanding_bytes == 300);
+  CHECK(f.row(kS2).allocs == 0);  // charged to no stack
+  CHECK(f.proc(100).outstanding_bytes == 300);
+  check_consistent(f);
+
+  SECTION("the free of a refused block is unmatched, and subtracts nothing") {
+    f.feed(f.w.release(13, 0x3000));
+    CHECK(f.tracker.counters().unmatched_frees == 1);
+    CHECK(f.proc(100).outstanding_bytes == 300);
+    check_consistent(f);
+  }
+  SECTION("a free makes room for the next birth") {
+    f.feed(f.w.release(13, 0x2000));
+    f.feed(f.w.alloc(14, 0x4000, 70, kS2));
+    CHECK(f.row(kS2).outstanding_bytes == 70);
+    CHECK(f.row(kS1).oldest_age_s.has_value());
+    CHECK(f.tracker.counters().refused_blocks == 1);
+    check_consistent(f);
+  }
+  SECTION("a birth at a live address replaces that block, so it takes no more room") {
+    f.feed(f.w.alloc(13, 0x2000, 30, kS2));
+    CHECK(f.tracker.counters().replaced_blocks == 1);
+    CHECK(f.tracker.counters().refused_blocks == 1);
+    CHECK(f.row(kS2).outstanding_bytes == 30);
+    check_consistent(f);
+  }
+  SECTION("mappings count too: one past the cap is refused, its bytes page-rounded, its munmap a no-op") {
+    f.feed(f.w.alloc(13, 0x100000, 5000, kS3, MS_FN_MMAP));
+    CHECK(f.tracker.counters().refused_blocks == 2);
+    CHECK(f.tracker.counters().refused_bytes == 50 + 2 * kPage);
+    f.feed(f.w.release(14, 0x100000, 5000, MS_FN_MUNMAP));
+    CHECK(f.proc(100).outstanding_bytes == 300);
+    check_consistent(f);
+  }
+  SECTION("a realloc at the cap moves its block: the old side left first") {
+    f.feed(f.w.move_begin(13, 0x1000));
+    f.feed(f.w.move_end(14, 0x5000, 400, kS2));
+    CHECK(f.row(kS2).outstanding_bytes == 400);
+    CHECK(f.tracker.counters().refused_blocks == 1);
+    check_consistent(f);
+  }
+  SECTION("a failed realloc's block comes back even when another birth took its room meanwhile") {
+    test::Wire other{100, 101};
+    f.feed(f.w.move_begin(13, 0x1000));
+    f.feed(other.alloc(14, 0x6000, 8, kS3));      // admitted: the realloc's old block had left
+    f.feed(f.w.move_end(15, 0, 1u << 30, 0));     // failed: the old block is still the program's
+    CHECK(f.row(kS1).outstanding_bytes == 300);
+    CHECK(f.tracker.live_blocks() == 3);          // past the cap by the one call in flight
+    check_consistent(f);
+  }
+  SECTION("exec frees the room its blocks took; the refused count stays") {
+    f.feed(f.w.exec(13));
+    CHECK(f.tracker.live_blocks() == 0);
+    f.feed(f.w.stack(14, kS2, {0xd0}));
+    f.feed(f.w.alloc(15, 0x1000, 8, kS2));
+    CHECK(f.row(kS2).outstanding_bytes == 8);
+    CHECK(f.snap().lost.refused_blocks == 1);
+    check_consistent(f);
+  }
+}
+
+TEST_CASE("the cap counts the blocks of every process, exited ones included, and 0 is no cap") {
+  SECTION("all processes share it") {
+    Fixture f(capped(2));
+    test::Wire other{200, 200};
+    f.feed(f.w.alloc(10, 0x1000, 8, kS1));
+    f.tracker.on_exit(100, 11);
+    f.feed(other.stack(12, 0x41, {0xe0}));
+    f.feed(other.alloc(13, 0x1000, 16, 0x41));
+    f.feed(other.alloc(14, 0x2000, 16, 0x41));
+    CHECK(f.tracker.counters().refused_blocks == 1);
+    CHECK(f.proc(200).outstanding_bytes == 16);
+    check_consistent(f);
+  }
+  SECTION("0: unlimited") {
+    Fixture f(capped(0));
+    for (uint64_t i = 0; i < 1000; ++i) f.feed(f.w.alloc(10 + i, 0x1000 + 16 * i, 16, kS1));
+    CHECK(f.tracker.live_blocks() == 1000);
+    CHECK(f.tracker.counters().refused_blocks == 0);
+  }
+  SECTION("the default is 8 Mi blocks") { CHECK(core::TrackerConfig{}.max_live_blocks == uint64_t{8} << 20); }
 }

@@ -5,6 +5,8 @@
 
 #include <ctime>
 
+#include "core/tracker.hpp"
+
 namespace memsight::cli {
 namespace {
 
@@ -78,6 +80,11 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
   app.add_option("--mode", later.mode, "exact: every allocation (growth mode is not available yet)")
       ->check(CLI::IsMember({"exact", "growth"}))->capture_default_str();
   app.add_option("--sample-bytes", later.sample, "sample allocations by bytes (not available yet)");
+  app.add_option("--max-blocks", o.max_blocks,
+                 fmt::format("live blocks tracked at once, all targets together (0: no cap; default {}); "
+                             "allocations past it are counted in lost.refused_blocks, not tracked",
+                             core::TrackerConfig{}.max_live_blocks))
+      ->check(CLI::NonNegativeNumber);
   app.add_option("command", o.command, "after --: the command to start and trace from its first instruction");
 }
 

@@ -20,6 +20,7 @@ struct SessionOptions {
   size_t top = 10;                   // stacks per snapshot (0: all)
   double min_age_s = 0;
   bool watch_oom = false;  // watch OOM kills host-wide and explain them (record)
+  std::optional<uint64_t> max_blocks;  // --max-blocks: live blocks tracked at once (0: no cap); unset: the tracker's default
 };
 
 struct TraceOptions {

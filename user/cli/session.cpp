@@ -43,6 +43,12 @@ const core::VerdictRules kOomVerdictRules = [] {
 
 uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 
+core::TrackerConfig tracker_config(const SessionOptions& options) {
+  core::TrackerConfig config;
+  if (options.max_blocks) config.max_live_blocks = *options.max_blocks;
+  return config;
+}
+
 std::string module_list(const std::vector<attach::AllocatorModule>& modules) {
   std::string out;
   for (const auto& m : modules) out += (out.empty() ? "" : ", ") + m.path;
@@ -51,7 +57,8 @@ std::string module_list(const std::vector<attach::AllocatorModule>& modules) {
 
 }  // namespace
 
-Session::Session(const SessionOptions& options, SnapshotSink& sink) : options_(options), sink_(sink) {}
+Session::Session(const SessionOptions& options, SnapshotSink& sink)
+    : options_(options), sink_(sink), tracker_(tracker_config(options)) {}
 
 Session::~Session() {
   for (auto& w : watched_)

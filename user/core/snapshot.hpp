@@ -67,6 +67,7 @@ struct LostCounts {
   uint64_t events = 0;            // records that never reached the tracker (ring full, table full, rejected)
   uint64_t unmatched_frees = 0;   // releases of memory never seen born (allocated before attach)
   uint64_t truncated_stacks = 0;  // stacks cut at the frame limit
+  uint64_t refused_blocks = 0;    // births not tracked: the tracker held its cap of live blocks (--max-blocks)
 };
 
 struct Snapshot {

@@ -19,10 +19,11 @@ Tracker::ProcessState& Tracker::process(uint32_t pid, uint64_t time_ns) {
 
 void Tracker::add_process(uint32_t pid, uint64_t time_ns) { process(pid, time_ns); }
 
-size_t Tracker::live_blocks() const {
-  size_t n = 0;
-  for (const auto& [pid, p] : processes_) n += p.blocks.size() + p.mappings.pieces().size();
-  return n;
+bool Tracker::admit(uint64_t bytes) {
+  if (config_.max_live_blocks == 0 || live_ < config_.max_live_blocks) return true;
+  ++counters_.refused_blocks;
+  counters_.refused_bytes += bytes;
+  return false;
 }
 
 // The key a birth of `pid` is charged to: the stack id BPF sent, unless it is no BPF id (even: BPF sets
@@ -110,7 +111,7 @@ void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const 
   s.outstanding_allocs += 1;
   p.outstanding_bytes += b.size;
   p.outstanding_allocs += 1;
-  p.blocks[address] = b;
+  if (p.blocks.insert_or_assign(address, b).second) ++live_;
 }
 
 void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
@@ -123,6 +124,7 @@ void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
   }
   p.outstanding_bytes -= b.size;
   p.outstanding_allocs -= 1;
+  --live_;  // the caller erases the block
 }
 
 void Tracker::on_alloc(const AllocRecord& r) {
@@ -133,14 +135,19 @@ void Tracker::on_alloc(const AllocRecord& r) {
     return;
   }
   const uint64_t id = charge_key(r.h.pid, r.stack_id);
-  StackState& s = stack(r.h.pid, id, p, r.h.time_ns);
-  if (s.frames.empty()) ++counters_.unknown_stack_allocs;
-  s.allocated_bytes += r.size;
-  s.allocs += 1;
+  // The stack is charged once the birth is known to be tracked: a refused one is charged to nothing.
+  const auto charge = [&]() -> StackState& {
+    StackState& s = stack(r.h.pid, id, p, r.h.time_ns);
+    if (s.frames.empty()) ++counters_.unknown_stack_allocs;
+    s.allocated_bytes += r.size;
+    s.allocs += 1;
+    return s;
+  };
   if (auto o = p.orphans.find(r.address); o != p.orphans.end()) {
     const bool freed_already = o->second >= r.h.time_ns;
     p.orphans.erase(o);
-    if (freed_already) {  // its free came first: the block is born dead
+    if (freed_already) {  // its free came first: the block is born dead (and takes no room)
+      StackState& s = charge();
       note_birth(s, r.h.time_ns, r.size);
       s.history.on_death(clock_, r.h.time_ns, r.size);
       ++counters_.late_births;
@@ -155,6 +162,8 @@ void Tracker::on_alloc(const AllocRecord& r) {
     drop_block(p, old->second, true);
     p.blocks.erase(old);
   }
+  if (!admit(r.size)) return;
+  StackState& s = charge();
   note_birth(s, r.h.time_ns, r.size);
   add_block(p, s, r.address, Block{r.size, id, r.h.time_ns});
 }
@@ -231,6 +240,11 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
   if (mapping) {
     for (const auto& removal : old.pieces) restore_mapping(p, removal);
   } else if (old.had_block && r.size != 0) {
+    if (auto taken = p.blocks.find(old.address); taken != p.blocks.end()) {
+      ++counters_.replaced_blocks;  // records say another birth took the address: lost or garbled ones
+      drop_block(p, taken->second, true);
+      p.blocks.erase(taken);
+    }
     StackState& s = stack(r.h.pid, old.block.stack_id, p, r.h.time_ns);
     s.frees -= 1;
     s.history.on_revival(clock_, old.block.born_ns, old.block.size);
@@ -245,6 +259,7 @@ void Tracker::map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_
   const auto range = page_range(address, length);
   if (!range) return;
   unmap(p, address, length);
+  if (!admit(range->second - range->first)) return;
   add_mapping(p, pid, {range->first, range->second, charge_key(pid, stack_id), time_ns});
 }
 
@@ -260,6 +275,7 @@ void Tracker::add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece
   p.outstanding_bytes += piece.bytes();
   p.outstanding_allocs += 1;
   p.mappings.insert(stored);
+  ++live_;
 }
 
 std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start, uint64_t length) {
@@ -277,6 +293,7 @@ std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start,
     }
     p.outstanding_bytes -= bytes;
     p.outstanding_allocs += pieces;
+    live_ += pieces;
   }
   return removed;
 }
@@ -292,12 +309,14 @@ void Tracker::restore_mapping(ProcessState& p, const MappingSet::Removal& r) {
   p.outstanding_bytes += r.part.bytes();
   p.outstanding_allocs += 1;
   p.mappings.insert(r.part);
+  ++live_;
 }
 
 void Tracker::on_exec(const RecordHeader& h) {
   // A new image: none of the old blocks or stacks mean anything in it.
   ProcessState& p = process(h.pid, h.time_ns);
   for (uint64_t id : p.stack_ids) stacks_.erase(id);
+  live_ -= p.blocks.size() + p.mappings.pieces().size();
   const uint64_t unmatched = p.unmatched_frees;
   p = ProcessState{};
   p.first_seen_ns = h.time_ns;

@@ -12,6 +12,13 @@
 // negative: a free of an address never seen (born before attach, or in the parent before fork) only
 // counts as an unmatched free. A realloc's old block leaves at the call's entry (MOVE_BEGIN) and comes
 // back if the call fails, so another thread reusing the address meanwhile can't be confused with it.
+//
+// Memory is bounded by max_live_blocks (heap blocks and mapping pieces of all processes together). At
+// the cap a birth is refused, not the oldest block evicted: the oldest blocks are a leak's evidence (a
+// leak whose old blocks vanished while new ones live would read as a cache), and refusing needs no
+// per-block age index. A refused birth is a loss like a record the ring buffer dropped: counted
+// (refused_blocks), charged to no stack, and its later free is an unmatched free. Past the cap the
+// totals are lower bounds, and the reports say so.
 // Pure: no I/O, no clock; time comes from the records and from the caller.
 #pragma once
 
@@ -34,6 +41,11 @@ namespace memsight::core {
 struct TrackerConfig {
   uint64_t page_size = 4096;             // mmap lengths are rounded up to it, as the kernel does
   size_t orphan_frees_per_process = 4096;  // unmatched frees remembered in case their birth arrives late
+  // Live heap blocks and mappings tracked at once, all processes together (0: unlimited). About 60
+  // bytes of tracker memory each (docs/reliability.md): the default holds ~0.5 GiB. Births past it are
+  // refused and counted. A failed realloc/mremap's revival and a munmap that splits a range are never
+  // refused, so the count may pass the cap by the calls in flight.
+  uint64_t max_live_blocks = uint64_t{8} << 20;
 };
 
 // What the tracker saw that it could not match: shown in every report, never dropped silently.
@@ -47,6 +59,8 @@ struct TrackerCounters {
   uint64_t alloc_failures = 0;        // allocating calls that failed, queued or not
   uint64_t failures_dropped = 0;      // of those, the ones the full failure queue could not hold
   uint64_t forks_dropped = 0;         // forks the session never heard of (more than kMaxPendingForks at once)
+  uint64_t refused_blocks = 0;        // births not tracked: max_live_blocks were live (heap blocks and mmaps)
+  uint64_t refused_bytes = 0;         // their bytes (mmap: page-rounded)
 };
 
 class Tracker final : public RecordSink {
@@ -82,7 +96,8 @@ class Tracker final : public RecordSink {
   Snapshot snapshot(uint64_t now_ns, const SnapshotOptions& options);
 
   const TrackerCounters& counters() const { return counters_; }
-  size_t live_blocks() const;
+  // Heap blocks and mapping pieces tracked now, exited processes' included: what max_live_blocks bounds.
+  uint64_t live_blocks() const { return live_; }
 
   // At an OOM kill: each stack of `pids` with its live bytes, the part born in the last `recent_ns`
   // (and the biggest such block), and its verdict judged now under `rules` (an OOM can't wait for the
@@ -153,9 +168,12 @@ class Tracker final : public RecordSink {
   void remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns);
   uint64_t round_up(uint64_t bytes) const;
   void note_birth(StackState& s, uint64_t born_ns, uint64_t bytes);
+  // false (and counted) when max_live_blocks are live: the birth of `bytes` is not tracked.
+  bool admit(uint64_t bytes);
 
   TrackerConfig config_;
   TrackerCounters counters_;
+  uint64_t live_ = 0;  // heap blocks + mapping pieces of every process
   EpochClock clock_;
   std::unordered_map<uint32_t, ProcessState> processes_;
   std::unordered_map<uint64_t, StackState> stacks_;

@@ -73,6 +73,7 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
   });
   if (options.top && snap.stacks.size() > options.top) snap.stacks.resize(options.top);
   snap.lost.unmatched_frees = counters_.unmatched_frees;
+  snap.lost.refused_blocks = counters_.refused_blocks;
   return snap;
 }
 

@@ -1,5 +1,5 @@
 // memsight.snapshot/1 (architecture.md): unknown values are null, never invented; `lost` is always
-// present.
+// present (refused_blocks is an addition to its three contract keys: readers ignore keys they don't know).
 #include <fmt/format.h>
 
 #include "report/json_util.hpp"
@@ -63,7 +63,8 @@ std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta) {
            {"lost",
             Json{{"events", snap.lost.events},
                  {"unmatched_frees", snap.lost.unmatched_frees},
-                 {"truncated_stacks", snap.lost.truncated_stacks}}},
+                 {"truncated_stacks", snap.lost.truncated_stacks},
+                 {"refused_blocks", snap.lost.refused_blocks}}},  // an addition to memsight.snapshot/1
            {"processes", std::move(processes)},
            {"stacks", std::move(stacks)}};
   return doc.dump(-1, ' ', false, Json::error_handler_t::replace);

@@ -19,6 +19,7 @@
 
 #include "encoders.hpp"
 #include "pprof_proto.hpp"
+#include "report.hpp"
 
 namespace memsight::report {
 namespace {
@@ -184,9 +185,7 @@ std::string ProfileBuilder::finish(const core::Snapshot& snap) {
     mappings.message(field::kMapping, mapping);
   }
   // Losses travel with the profile (`go tool pprof -comments`): nothing is dropped silently.
-  const int64_t comment =
-      string_id(fmt::format("memsight lost: {} events, {} unmatched frees, {} truncated stacks",
-                            snap.lost.events, snap.lost.unmatched_frees, snap.lost.truncated_stacks));
+  const int64_t comment = string_id("memsight lost: " + lost_words(snap.lost));
   const int64_t default_type = string_id("inuse_space");
   ProtoWriter tail;
   for (const auto& s : strings_) tail.bytes(field::kStringTable, s);

@@ -143,6 +143,8 @@ void render_counters(std::string& out, const core::Snapshot& snap, const Metrics
       snap.lost.unmatched_frees);
   one(out, "memsight_lost_truncated_stacks_total", "counter", "Stacks cut at the frame limit.",
       snap.lost.truncated_stacks);
+  one(out, "memsight_lost_refused_blocks_total", "counter",
+      "Allocations not tracked: the tracker held its cap of live blocks (--max-blocks).", snap.lost.refused_blocks);
   one(out, "memsight_oom_kills_total", "counter", "OOM kills seen.", extras.oom_kills);
   if (const auto& r = extras.recorder) {
     one(out, "memsight_recorder_records_decoded_total", "counter", "Ring-buffer records decoded.",

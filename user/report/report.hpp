@@ -30,6 +30,10 @@ std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta);
 // A table of processes, then each stack with its verdict, its numbers and its frames, outermost last.
 std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta);
 
+// "2 events, 0 unmatched frees, 0 truncated stacks": the losses in words, with the allocations left
+// untracked at the --max-blocks cap when there are any (then every total is a lower bound).
+std::string lost_words(const core::LostCounts& lost);
+
 // "1.5 MiB", "312 B": binary units, for people.
 std::string human_bytes(double bytes);
 

@@ -73,12 +73,20 @@ void render_stack(std::string& out, size_t rank, const core::StackRow& row) {
 
 }  // namespace
 
+std::string lost_words(const core::LostCounts& lost) {
+  std::string out = fmt::format("{} events, {} unmatched frees, {} truncated stacks", count(lost.events),
+                                count(lost.unmatched_frees), count(lost.truncated_stacks));
+  if (lost.refused_blocks)
+    out += fmt::format(", {} allocations untracked at the --max-blocks cap (totals are lower bounds)",
+                       count(lost.refused_blocks));
+  return out;
+}
+
 std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta) {
   std::string out = fmt::format("{} · {} · {} mode", meta.source, local_time(snap.time_unix_ns, "%Y-%m-%d %H:%M:%S"), meta.mode);
   if (meta.interval_s > 0) out += fmt::format(" · every {:.1f} s", meta.interval_s);
   out += meta.final ? " · final\n" : "\n";
-  out += fmt::format("lost: {} events, {} unmatched frees, {} truncated stacks\n\n", count(snap.lost.events),
-                     count(snap.lost.unmatched_frees), count(snap.lost.truncated_stacks));
+  out += "lost: " + lost_words(snap.lost) + "\n\n";
   render_processes(out, snap);
   size_t rank = 0;
   for (const auto& row : snap.stacks) render_stack(out, ++rank, row);
