@@ -4,6 +4,7 @@ victim and its rss from BPF, its cgroup read at the kill, the domain from the ke
 The test makes a child memory cgroup next to its own (v1: under the `memory` line of /proc/self/cgroup;
 v2: under the nearest cgroup that delegates the memory controller), limits it to 64 MiB, moves ms_hog
 into it and lets it grow until the kernel kills it. The cgroup is always removed."""
+import itertools
 import json
 import os
 import select
@@ -19,6 +20,7 @@ from harness import read_line
 PROBE = os.environ.get("MS_OOM_PROBE", "oom_watch_probe")
 HOG = os.environ.get("MS_HOG", "ms_hog")
 LIMIT = 64 << 20
+_SERIAL = itertools.count(1)
 
 
 def mounts():
@@ -53,7 +55,7 @@ class MemoryCgroup:
     def __init__(self, limit):
         v1_mount, v2_mount = mounts()
         places = dict(line.split(":", 2)[1:] for line in read("/proc/self/cgroup").splitlines())
-        name = f"memsight-oom-test-{os.getpid()}"
+        name = f"memsight-oom-test-{os.getpid()}-{next(_SERIAL)}"  # unique: tests run several at once
         if v1_mount:  # the memory controller is on v1 here, so not on v2
             parent = next(path for ctl, path in places.items() if "memory" in ctl.split(","))
             self.v2, self.mount = False, v1_mount
