@@ -262,3 +262,25 @@ TEST_CASE("which limit refused a request") {
   core::classify_refusal(core::LimitFacts{}, f);
   CHECK(f.refused_by == "unknown");
 }
+
+TEST_CASE("a burst slowed down by tracing (8 s of small nodes after a flat phase) is still a burst") {
+  Story s(48);
+  s.usage([](int t) { return t < 40 ? 0.25 : 0.25 + 0.09 * (t - 40); });
+  s.process(kVictim, [](int t) { return t < 40 ? 0.25 : 0.25 + 0.09 * (t - 40); },
+            [](int t) { return t < 40 ? 0.24 : 0.24 + 0.09 * (t - 40); });
+  auto& nodes = s.stack(kVictim, 5, 0.74, core::VerdictKind::kUndecided);
+  nodes.recent_bytes = static_cast<uint64_t>(0.74 * kLimit);
+  nodes.largest_recent_block = 256;
+  const auto why = s.explain();
+  CHECK(why.verdict == "burst");
+  CHECK_FALSE(why.subtype);
+}
+
+TEST_CASE("a flat phase and then a climb to the limit is no working set near the limit") {
+  Story s(60);
+  // The climb is short: most pairs of samples are flat, so the Theil-Sen trend reads none.
+  const auto climb = [](int t) { return t < 52 ? 0.25 : std::min(0.99, 0.25 + 0.2 * (t - 51)); };
+  s.usage(climb);
+  s.process(kVictim, climb, climb);
+  CHECK(s.explain().verdict != "limit_too_small");
+}

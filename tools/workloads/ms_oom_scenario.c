@@ -44,11 +44,12 @@ static const struct scenario {
 static const size_t kScenarioCount = sizeof kScenarios / sizeof kScenarios[0];
 
 static void help(void) {
-  printf("usage: ms_oom_scenario --scenario NAME --limit-mib L [--seed S] [--join-cgroup DIR] [--seconds T]\n"
+  printf("usage: ms_oom_scenario --scenario NAME --limit-mib L [--seed S] [--join-cgroup DIR] [--seconds T] [--quiet]\n"
           "  --limit-mib L      the memory limit the sizes are fractions of, MiB (8..1048576)\n"
           "  --seed S           random sizes and rates (default: from the clock; printed)\n"
           "  --join-cgroup DIR  first write our pid to DIR/cgroup.procs (exit 1 if that fails)\n"
           "  --seconds T        how long a 'no kill' scenario runs (default 40)\n"
+          "  --quiet            no progress lines\n"
           "scenarios:\n");
   for (size_t i = 0; i < kScenarioCount; i++)
     printf("  %-17s %s\n", kScenarios[i].name, kScenarios[i].what);
@@ -91,6 +92,10 @@ int main(int argc, char** argv) {
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       help();
       return 0;
+    }
+    if (!strcmp(a, "--quiet")) {
+      g_quiet = 1;
+      continue;
     }
     if (i + 1 >= argc) usage();
     if (!strcmp(a, "--scenario")) name = argv[++i];

@@ -66,9 +66,11 @@ struct block* push(struct block* list, void* p, size_t size) {
 
 void phase(const char* name) { printf("phase %s\n", name); }
 
+int g_quiet;
+
 void progress(struct ctx* c, const char* what, size_t bytes) {
   double t = now_s();
-  if (t < c->next_log) return;
+  if (g_quiet || t < c->next_log) return;
   c->next_log = t + 1;
   printf("t=%.1f %s_mib=%.1f\n", t - c->start, what, (double)bytes / (1 << 20));
 }

@@ -48,6 +48,7 @@ struct block* push(struct block* list, void* p, size_t size);  // p (touched) be
 
 void phase(const char* name);  // "phase NAME"
 void progress(struct ctx* c, const char* what, size_t bytes);  // "t=S WHAT_mib=M", at most once a second
+extern int g_quiet;  // --quiet: no progress lines (the demo shows memsight's output, not these)
 // Positive scenarios: after `grown` bytes of growth (or 180 s) without an OOM kill, the process is
 // clearly not under the limit it was told: "not_killed ..." and exit 1.
 void give_up_after(struct ctx* c, size_t grown);

@@ -50,7 +50,7 @@ int run_demo() {
   o.session.top = 0;
   o.session.watch_oom = true;
   o.session.command = {*workload, "--scenario", "leak", "--limit-mib", std::to_string(kDemoLimitMib),
-                       "--join-cgroup", cgroup->dir()};
+                       "--join-cgroup", cgroup->dir(), "--quiet"};
   const int rc = run_record(o);
   std::filesystem::remove_all(dir, ec);
   if (rc == 0)

@@ -21,10 +21,12 @@ constexpr double kJumpOfHeadroom = 0.5;       // rule 4: the last seconds' jump 
 constexpr double kJumpOverEarlier = 3.0;      // rule 4: "well above the jumps seen earlier"
 constexpr double kLeakOfLimit = 0.10;         // rules 5, 6: the stacks hold at least this of the limit
 constexpr double kNearLimit = 0.90;           // rule 7: p95 of usage over the limit, at least
+constexpr double kMedianNearLimit = 0.75;     // rule 7: the median of usage over the limit, at least
 constexpr double kNoTrend = 0.10;             // rule 7: trend over the window, below this of the limit
 constexpr size_t kMinUsageSamples = 10;       // rule 7: fewer samples can't show a working set
 constexpr size_t kRecursionRepeats = 8;       // one return address this often in a stack: recursion
 constexpr double kFailureHuge = 0.25;         // a failed request this share of its limit is a burst
+constexpr uint64_t kBurstSpansNs[] = {3'000'000'000, 6'000'000'000, 10'000'000'000};  // rule 4's "last seconds"
 
 // Whole MiB, the unit of cgroup limits; GiB and TiB for what would be a long number of MiB.
 std::string mib(uint64_t bytes) {
@@ -299,12 +301,22 @@ std::optional<Finding> retention(const Scene& s) {
 // born in those seconds explains the jump.
 std::optional<Finding> burst(const Scene& s) {
   if (!s.h || !s.limit || s.usage.size() < 2 || s.f.failure) return {};
-  const uint64_t recent = s.h->recent_ns;
-  const uint64_t since = s.f.time_unix_ns - std::min(s.f.time_unix_ns, recent);
-  const uint64_t before = value_at(s.usage, since).value_or(s.usage.front().bytes);
-  const uint64_t jump = saturating_sub(s.end_usage, before);
-  const uint64_t headroom = saturating_sub(*s.limit, before);
-  const uint64_t earlier = largest_rise(s.usage, recent, since);
+  // "The last seconds": 3, 6 or 10 (a burst of small allocations slows down under tracing). A span
+  // is judged only with twice its length of history before it, so "earlier" means something.
+  uint64_t recent = 0, before = 0, jump = 0, headroom = 0, earlier = 0;
+  bool jumped = false;
+  for (const uint64_t span : kBurstSpansNs) {
+    if (span > s.h->recent_ns || s.f.time_unix_ns < s.usage.front().time_ns + 3 * span) break;
+    recent = span;
+    const uint64_t since = s.f.time_unix_ns - span;
+    before = value_at(s.usage, since).value_or(s.usage.front().bytes);
+    jump = saturating_sub(s.end_usage, before);
+    headroom = saturating_sub(*s.limit, before);
+    earlier = largest_rise(s.usage, span, since);
+    jumped = jump > 0 && jump >= kJumpOfHeadroom * headroom && jump >= kJumpOverEarlier * earlier;
+    if (jumped) break;
+  }
+  if (!jumped) return {};
   uint64_t heap_recent = 0;
   const StackEvidence* top = nullptr;
   const StackEvidence* biggest = nullptr;
@@ -313,9 +325,7 @@ std::optional<Finding> burst(const Scene& s) {
     if (!top || st->recent_bytes > top->recent_bytes) top = st;
     if (!biggest || st->largest_recent_block > biggest->largest_recent_block) biggest = st;
   }
-  if (jump == 0 || jump < kJumpOfHeadroom * headroom || jump < kJumpOverEarlier * earlier ||
-      heap_recent < kHeapExplains * jump || !top)
-    return {};
+  if (heap_recent < kHeapExplains * jump || !top) return {};
   Finding out{"burst", std::nullopt, jump >= 0.8 * headroom && jump >= 2 * kJumpOverEarlier * earlier};
   std::string what;
   if (repeats(top->row) >= kRecursionRepeats) {
@@ -398,7 +408,10 @@ std::optional<Finding> limit_too_small(const Scene& s) {
   const uint64_t p95 = quantile(settled_values, 0.95);
   const double seconds = static_cast<double>(settled.back().time_ns - settled.front().time_ns) / 1e9;
   const double trend = std::abs(theil_sen_slope(settled)) * seconds;
-  if (p95 < kNearLimit * *s.limit || trend >= kNoTrend * *s.limit) return {};
+  // Sat near it, not just touched it: most of the time (the median) close too. A flat phase and then
+  // a slow climb to the limit has a high p95 and no trend over its median, but it is no working set.
+  const uint64_t median = quantile(settled_values, 0.5);
+  if (p95 < kNearLimit * *s.limit || median < kMedianNearLimit * *s.limit || trend >= kNoTrend * *s.limit) return {};
   constexpr uint64_t kRound = 16 << 20;
   const uint64_t suggested = (static_cast<uint64_t>(1.25 * quantile(settled_values, 0.99)) + kRound - 1) / kRound * kRound;
   Finding out{"limit_too_small", std::nullopt, p95 >= 0.95 * *s.limit};

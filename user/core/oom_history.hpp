@@ -41,7 +41,7 @@ struct StackEvidence {
 
 struct OomHistory {
   uint64_t recording_since_unix_ns = 0;  // when the recorder started watching
-  uint64_t recent_ns = 3'000'000'000;    // what "the last seconds" before the kill means (burst rule)
+  uint64_t recent_ns = 10'000'000'000;   // the longest "last seconds" before the kill (burst rule)
   std::vector<CgroupPoint> domain;       // the domain cgroup's accounting (empty: not sampled)
   std::vector<ProcessTrend> processes;   // the victim and the other processes of its domain
   std::vector<StackEvidence> stacks;     // stacks of those processes, largest first
