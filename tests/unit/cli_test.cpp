@@ -59,6 +59,23 @@ TEST_CASE("trace and record take --max-blocks for the tracker, and 0 lifts the c
   CHECK_FALSE(parse({"trace", "-p", "1", "--max-blocks", "many"}));
 }
 
+TEST_CASE("ring sizes: a power of two from a page to 1 GiB, and the error says which to try") {
+  auto small = parse({"trace", "-p", "1", "--ring-bytes", "16384"});
+  REQUIRE(small);
+  CHECK(small->trace.session.ring_bytes == 16384u);
+  CHECK_FALSE(parse({"trace", "-p", "1"})->trace.session.ring_bytes);  // the tracer's default
+  auto record = parse({"record", "-p", "1", "--db", "x.db", "--ring-bytes", "1073741824"});
+  REQUIRE(record);
+  CHECK(record->record.session.ring_bytes == 1u << 30);
+  for (const char* bad : {"5000", "2048", "0", "2147483648", "-4096"}) {
+    INFO("--ring-bytes " << bad);
+    auto inv = parse({"trace", "-p", "1", "--ring-bytes", bad});
+    REQUIRE_FALSE(inv);
+    CHECK(inv.error().code == ExitCode::kUsage);
+  }
+  CHECK(parse({"trace", "-p", "1", "--ring-bytes", "5000"}).error().message.find("try 8192") != std::string::npos);
+}
+
 TEST_CASE("usage errors exit 2 and say what to do") {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"trace"},

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -69,7 +70,7 @@ Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& opti
   alloc_trace* skel = alloc_trace__open();
   if (!skel) return tl::unexpected(libbpf_error("cannot open the BPF object", errno));
   std::unique_ptr<AllocTracer> tracer(new AllocTracer(skel, decoder));
-  skel->rodata->wake_bytes = options.wake_bytes;
+  skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);

@@ -3,8 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
 #include <ctime>
 
+#include "attach/alloc_tracer.hpp"
 #include "core/tracker.hpp"
 
 namespace memsight::cli {
@@ -85,6 +90,11 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
                              "allocations past it are counted in lost.refused_blocks, not tracked",
                              core::TrackerConfig{}.max_live_blocks))
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--ring-bytes", o.ring_bytes,
+                 fmt::format("advanced: the ring buffer between the probes and memsight, bytes (a power of two "
+                             "from a page to 1 GiB; default {}); records that find it full count in lost.events",
+                             attach::TracerOptions{}.ring_bytes))
+      ->check(CLI::NonNegativeNumber);
   app.add_option("command", o.command, "after --: the command to start and trace from its first instruction");
 }
 
@@ -99,6 +109,13 @@ Result<void> check_session(const SessionOptions& o, const Unavailable& later, co
   if (later.sample) return fail(ExitCode::kUsage, "--sample-bytes is not available yet: exact mode traces every call");
   for (uint32_t pid : o.pids)
     if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
+  if (const auto ring = o.ring_bytes) {
+    const auto page = static_cast<uint32_t>(getpagesize());
+    const uint32_t most = attach::TracerOptions::kMaxRingBytes;
+    if (*ring < page || *ring > most || !std::has_single_bit(*ring))
+      return fail(ExitCode::kUsage, fmt::format("--ring-bytes {} is no power of two from {} (a page) to {}: try {}",
+                                                *ring, page, most, *ring > most ? most : std::bit_ceil(std::max(*ring, page))));
+  }
   return {};
 }
 

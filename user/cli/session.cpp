@@ -78,7 +78,9 @@ Result<void> Session::start() {
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
 
-  auto tracer = attach::AllocTracer::open(attach::TracerOptions{}, decoder_);
+  attach::TracerOptions tracing;
+  if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
+  auto tracer = attach::AllocTracer::open(tracing, decoder_);
   if (!tracer) return tl::unexpected(tracer.error());
   tracer_ = std::move(*tracer);
   for (const auto& note : tracer_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
@@ -321,7 +323,25 @@ Result<void> Session::run() {
     }
   }
   if (auto ok = finish_episodes(); !ok) return ok;
-  return emit(true);
+  auto emitted = emit(true);
+  print_throughput(monotonic_ns() - start);
+  return emitted;
+}
+
+// One line at the end: how many records came through, how fast, and how many were lost on the way
+// (records offered = decoded + lost; docs/reliability.md measures where losses begin).
+void Session::print_throughput(uint64_t elapsed_ns) const {
+  const SessionStats s = stats();
+  const uint64_t lost = s.bpf.ringbuf_full + s.bpf.inflight_full + s.rejected;
+  const double seconds = std::max(static_cast<double>(elapsed_ns) / 1e9, 1e-9);
+  std::string refused;
+  if (s.tracker.refused_blocks)
+    refused = fmt::format("; {} allocations untracked at the --max-blocks cap", s.tracker.refused_blocks);
+  fmt::print(stderr,
+             "memsight: {} records in {:.1f} s, {:.0f}/s; {} lost (ring buffer full {}, in-flight table full {}, "
+             "rejected {}){}\n",
+             s.records, seconds, static_cast<double>(s.records) / seconds, lost, s.bpf.ringbuf_full,
+             s.bpf.inflight_full, s.rejected, refused);
 }
 
 }  // namespace memsight::cli

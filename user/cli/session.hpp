@@ -66,6 +66,7 @@ class Session {
   bool reap_exits();  // true when every target has exited
   void follow_children();  // attaches to the processes targets forked
   Result<void> emit(bool final);
+  void print_throughput(uint64_t elapsed_ns) const;
   // OOM kills and failed allocations: each explained from the history and handed to the sink.
   Result<void> handle_episodes();
   Result<void> finish_episodes();  // at the end: the victims whose reports are still on their way
