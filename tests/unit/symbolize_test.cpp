@@ -313,6 +313,30 @@ TEST_CASE("a fake procfs: file offsets, the /root fallback, replaced and deleted
   CHECK(stats.last_error.find("/gone.so") != std::string::npos);
 }
 
+TEST_CASE("the /root fallback follows no symlink out of the process's root", "[symbolize][fake]") {
+  // The mapped file is on the host, outside the fake root; the process's /usr is an absolute symlink to
+  // the host's copy. Resolved from memsight's root that link would reach the file and name c_plain.
+  TempDir tmp;
+  const fs::path proc = tmp.path() / "proc", host_usr = tmp.path() / "host" / "usr";
+  const std::string elf = read_file(SYMBOLIZE_TARGET);
+  const uint64_t c_plain_offset = file_offset(Target(SYMBOLIZE_TARGET), "c_plain");
+  const uint64_t start = 0x7f0000000000, end = start + ((elf.size() + 0xfff) & ~0xfffull);
+  fake_process(tmp.path() / "host-proc", 103, elf, "/usr/lib/escape.so", start, end);
+  fs::create_directories(host_usr.parent_path());
+  fs::rename(tmp.path() / "host-proc" / "103" / "root" / "usr", host_usr);
+  fs::create_directories(proc / "103" / "root");
+  fs::create_directory_symlink(host_usr, proc / "103" / "root" / "usr");
+  fs::copy_file(tmp.path() / "host-proc" / "103" / "maps", proc / "103" / "maps");
+  Symbolizer symbolizer(proc.string(), {});
+  uint64_t address = start + c_plain_offset;
+  symbolizer.note_stack(103, std::span<const uint64_t>(&address, 1));
+  auto frames = symbolizer.describe(103, address);
+  REQUIRE(frames.size() == 1);
+  CHECK(!frames[0].function);
+  CHECK(symbolizer.stats().module_open_failures == 1);
+  CHECK(symbolizer.stats().modules_open == 0);
+}
+
 TEST_CASE("truncated, garbage and corrupted ELF files give unknown frames, never a crash", "[symbolize][fake]") {
   TempDir tmp;
   const fs::path proc = tmp.path() / "proc";

@@ -38,15 +38,32 @@ std::optional<AllocatorModule> probe_module(Library library, const std::string& 
   return AllocatorModule{library, path, open_path, *facts};
 }
 
-// libstdc++ as mapped in `maps`, opened under `root` ("" for memsight's own).
-std::optional<AllocatorModule> find_libstdcxx(const core::ParsedMaps& maps, const std::string& root) {
-  for (const auto& m : maps.mappings)
-    if (m.file_backed() && has_prefix(m.path, "libstdc++.so"))
-      return probe_module(Library::kLibstdcxx, m.path, root + m.path);
-  return std::nullopt;
+std::string proc_path(uint32_t pid, const std::string& leaf) { return fmt::format("/proc/{}/{}", pid, leaf); }
+
+// The file `path` of process `pid`, opened inside its root so no symlink of the process leads memsight
+// out of it, as a library of that kind. `why` gets the reason it could not be opened.
+std::optional<AllocatorModule> probe_in_root(Library library, uint32_t pid, const std::string& path, std::string& why) {
+  auto named = symbolize::open_in_root(proc_path(pid, "root"), path);
+  auto file = named ? symbolize::open_for_reading(*named, path) : tl::unexpected(named.error());
+  if (!file) {
+    why = file.error();
+    return std::nullopt;
+  }
+  auto shared = std::make_shared<const symbolize::UniqueFd>(std::move(*file));
+  auto module = probe_module(library, path, symbolize::fd_path(shared->get()));
+  if (module) module->file = std::move(shared);
+  return module;
 }
 
-std::string proc_path(uint32_t pid, const std::string& leaf) { return fmt::format("/proc/{}/{}", pid, leaf); }
+// libstdc++ as mapped in `maps`: of process `pid`, or memsight's own (no pid).
+std::optional<AllocatorModule> find_libstdcxx(const core::ParsedMaps& maps, std::optional<uint32_t> pid) {
+  std::string why;
+  for (const auto& m : maps.mappings)
+    if (m.file_backed() && has_prefix(m.path, "libstdc++.so"))
+      return pid ? probe_in_root(Library::kLibstdcxx, *pid, m.path, why)
+                 : probe_module(Library::kLibstdcxx, m.path, m.path);
+  return std::nullopt;
+}
 
 Result<core::ParsedMaps> read_maps(uint32_t pid) {
   auto text = read_file(proc_path(pid, "maps"));
@@ -95,16 +112,17 @@ Result<Target> find_target(uint32_t pid) {
     return fail(ExitCode::kTargetMissing,
                 fmt::format("pid {} ({}) is a kernel thread: it has no user memory to trace", pid, target.comm));
 
-  const std::string root = proc_path(pid, "root");
-  std::vector<std::string> looked;
+  std::vector<std::string> looked, why_not;  // paths tried; why some could not be opened
   for (const auto& m : maps->mappings) {
     if (!m.file_backed() || !is_libc(m.path) || std::find(looked.begin(), looked.end(), m.path) != looked.end())
       continue;
-    if (auto libc = probe_module(Library::kLibc, m.path, root + m.path)) {
+    std::string why;
+    if (auto libc = probe_in_root(Library::kLibc, pid, m.path, why)) {
       target.modules.push_back(std::move(*libc));
       break;
     }
     looked.push_back(m.path);
+    if (!why.empty()) why_not.push_back(why);
   }
   if (target.modules.empty() && n > 0) {
     const std::string exe_path(exe, static_cast<size_t>(n));
@@ -119,11 +137,12 @@ Result<Target> find_target(uint32_t pid) {
   if (target.modules.empty())
     return fail(ExitCode::kTargetMissing,
                 fmt::format("pid {} ({}): no allocator memsight can probe: looked for malloc and free in "
-                            "glibc's libc.so.6 and in the executable ({}); programs with their own allocator "
+                            "glibc's libc.so.6 and in the executable ({}{}); programs with their own allocator "
                             "(Go, static binaries without malloc) are not supported yet",
                             pid, target.comm,
-                            looked.empty() ? "nothing mapped" : fmt::format("{}", fmt::join(looked, ", "))));
-  if (auto cxx = find_libstdcxx(*maps, root)) target.modules.push_back(std::move(*cxx));
+                            looked.empty() ? "nothing mapped" : fmt::format("{}", fmt::join(looked, ", ")),
+                            why_not.empty() ? "" : fmt::format(" (not opened: {})", fmt::join(why_not, "; "))));
+  if (auto cxx = find_libstdcxx(*maps, pid)) target.modules.push_back(std::move(*cxx));
   return target;
 }
 
@@ -174,7 +193,7 @@ Result<std::vector<AllocatorModule>> modules_for_command(const std::string& exec
   }
   if (modules.empty()) return fail(ExitCode::kRuntime, "cannot find the libc memsight runs with in /proc/self/maps");
   // Probes on a library the command never maps cost nothing: attach libstdc++ whatever it links.
-  if (auto cxx = find_libstdcxx(*self, "")) modules.push_back(std::move(*cxx));
+  if (auto cxx = find_libstdcxx(*self, std::nullopt)) modules.push_back(std::move(*cxx));
   return modules;
 }
 

@@ -2,12 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "attach/elf_symbols.hpp"
 #include "core/error.hpp"
+#include "symbolize/root_path.hpp"
 
 namespace memsight::attach {
 
@@ -20,8 +22,11 @@ enum class Library {
 struct AllocatorModule {
   Library library = Library::kLibc;
   std::string path;       // as the target sees it (its maps); for messages
-  std::string open_path;  // where memsight opens it: through /proc/PID/root for a live process
+  std::string open_path;  // where memsight opens it: for a live process /proc/self/fd/N of `file`
   ElfFacts facts;         // entry offsets of the allocator functions it defines
+  // A live process's file, opened inside its root (symbolize/root_path.hpp); open_path names it while
+  // the module is kept. Empty for memsight's own files.
+  std::shared_ptr<const symbolize::UniqueFd> file;
 };
 
 struct Target {

@@ -84,6 +84,8 @@ Result<void> Session::start() {
   if (!tracer) return tl::unexpected(tracer.error());
   tracer_ = std::move(*tracer);
   for (const auto& note : tracer_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
+  if (const std::string note = symbolize::root_resolution_note(); !note.empty())
+    fmt::print(stderr, "memsight: note: {}\n", note);
   if (options_.watch_oom) {
     // Without it the trace still works: say what is missing, once.
     if (auto watcher = attach::OomWatcher::open(); watcher) {

@@ -33,8 +33,8 @@ class ModuleCache {
 
   // The module of the file behind `mapping` in process `pid`; opened on first use through
   // PROC/PID/map_files/START-END (the very file mapped: deleted files and other mount namespaces work,
-  // needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) or else PROC/PID/root/PATH (accepted only when it
-  // is still the same device and inode). The pointer stays valid for the life of the cache.
+  // needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) or else PATH resolved inside PROC/PID/root
+  // (root_path.hpp: no symlink leads out; accepted only when it is still the same device and inode). The pointer stays valid for the life of the cache.
   tl::expected<ElfModule*, std::string> get(uint32_t pid, const Mapping& mapping);
 
   size_t size() const { return modules_.size(); }
