@@ -120,6 +120,9 @@ Result<void> Session::attach_pids() {
     if (target->note) fmt::print(stderr, "memsight: note: {}\n", *target->note);
     const uint32_t pid = target->pid;
     watch(pid, target->comm);  // before attaching: a process that exits meanwhile is still noticed
+    // Its maps now, while it is alive: a process that exits before its first stack record is read
+    // would otherwise leave its frames unnamed.
+    symbols_.note_stack(pid, {});
     if (auto attached = attach_modules(pid, target->modules); !attached) return attached;
     fmt::print(stderr, "memsight: tracing pid {} ({}) through {}\n", pid, target->comm, module_list(target->modules));
   }
@@ -256,6 +259,7 @@ void Session::follow_children() {
     auto target = attach::find_target(child);
     if (!target) continue;  // gone already: it allocated nothing memsight could see
     watch(child, target->comm);
+    symbols_.note_stack(child, {});  // its maps while it is alive (see attach_pids)
     if (auto attached = attach_modules(child, target->modules); !attached) {
       fmt::print(stderr, "memsight: note: child pid {} not followed: {}\n", child, attached.error().message);
       continue;
