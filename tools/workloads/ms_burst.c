@@ -21,11 +21,7 @@
 
 #include "workload_args.h"
 
-#if defined(__clang__)
-#define KEEP __attribute__((noinline))
-#else
-#define KEEP __attribute__((noinline, noclone, no_icf))
-#endif
+#include "keep.h"
 
 #define THREADS_MAX 64
 #define THREAD_STACK (256u * 1024u)  // our own stacks: pthread_create then does no mmap

@@ -15,11 +15,7 @@
 #define STATIC_N 16        // blocks leaked
 #define STATIC_SIZE 1024   // bytes per block
 
-#if defined(__clang__)
-#define KEEP __attribute__((noinline))
-#else
-#define KEEP __attribute__((noinline, noclone, no_icf))
-#endif
+#include "keep.h"
 
 static volatile unsigned g_sum;
 static char g_outbuf[4096];  // static stdout buffer: stdio does not malloc one

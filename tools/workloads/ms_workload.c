@@ -17,13 +17,7 @@
 
 #include "workload_args.h"
 
-// noclone/no_icf keep GCC from renaming (foo.constprop.0) or merging functions
-// whose names the tests look for in stacks.
-#if defined(__clang__)
-#define KEEP __attribute__((noinline))
-#else
-#define KEEP __attribute__((noinline, noclone, no_icf))
-#endif
+#include "keep.h"
 
 #define PRE_SIZE 256          // bytes per --pre block
 #define PRE_MAX (1u << 16)    // limits that let the bookkeeping stay in static arrays

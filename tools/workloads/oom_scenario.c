@@ -102,7 +102,7 @@ void handle_request(struct ctx* c) {
   use_and_free(checked(malloc(n), n), n, 0);
 }
 
-NAMED static struct block* build_working_set(struct block* set, size_t n) {
+KEEP static struct block* build_working_set(struct block* set, size_t n) {
   void* p = checked(malloc(n), n);
   touch(p, n);
   return push(set, p, n);

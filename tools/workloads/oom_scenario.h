@@ -7,13 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Functions whose names the tests look for in stacks: never inlined, never renamed by GCC
-// (foo.constprop.0) nor merged with a twin.
-#if defined(__clang__)
-#define NAMED __attribute__((noinline))
-#else
-#define NAMED __attribute__((noinline, noclone, no_icf))
-#endif
+#include "keep.h"
 
 struct ctx {
   size_t limit;     // the cgroup's limit the sizes are fractions of (--limit-mib), bytes

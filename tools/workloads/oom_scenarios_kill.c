@@ -42,7 +42,7 @@ static size_t keep(void* p, size_t n) {
 
 static size_t leak_size(struct ctx* c) { return between(c, 4 << 10, 64 << 10); }
 
-NAMED static size_t leak_session_token(struct ctx* c) {
+KEEP static size_t leak_session_token(struct ctx* c) {
   size_t n = leak_size(c);
   return keep(checked(malloc(n), n), n);
 }
@@ -55,12 +55,12 @@ static size_t leak_step(struct ctx* c) {
 
 void run_leak(struct ctx* c) { grow_until_killed(c, "leak", (double)c->limit / fill_seconds(c), leak_step); }
 
-NAMED static size_t leak_audit_record(struct ctx* c) {
+KEEP static size_t leak_audit_record(struct ctx* c) {
   size_t n = leak_size(c);
   return keep(checked(malloc(n), n), n);
 }
 
-NAMED static struct block* fill_batch_buffers(struct ctx* c, struct block* batch, size_t* held, size_t due) {
+KEEP static struct block* fill_batch_buffers(struct ctx* c, struct block* batch, size_t* held, size_t due) {
   while (*held < due) {
     size_t n = between(c, 16 << 10, 256 << 10);
     void* p = checked(malloc(n), n);
@@ -102,17 +102,17 @@ void run_sawtooth_leak(struct ctx* c) {
   }
 }
 
-NAMED void* xmalloc(size_t n) {
+KEEP void* xmalloc(size_t n) {
   void* p = malloc(n);
   return checked(p, n);
 }
 
-NAMED static size_t leaky_caller(struct ctx* c) {
+KEEP static size_t leaky_caller(struct ctx* c) {
   size_t n = leak_size(c);
   return keep(xmalloc(n), n);
 }
 
-NAMED static void ok_caller(struct ctx* c) {
+KEEP static void ok_caller(struct ctx* c) {
   size_t n = leak_size(c);
   use_and_free(xmalloc(n), n, 0);
 }
@@ -139,7 +139,7 @@ static void steady_then_burst(struct ctx* c, double fraction, void* (*burst)(str
   give_up_after(c, SIZE_MAX);
 }
 
-NAMED static void* load_whole_file(struct ctx* c) {
+KEEP static void* load_whole_file(struct ctx* c) {
   const size_t n = share(c, 2.0);
   printf("huge_alloc %zu\n", n);
   void* p = checked(malloc(n), n);
@@ -155,7 +155,7 @@ struct node {
 };
 
 // Reads a "huge input" (made up here) into a linked list of 64-256 byte nodes as fast as it can.
-NAMED static void* parse_input_nodes(struct ctx* c) {
+KEEP static void* parse_input_nodes(struct ctx* c) {
   struct node* head = NULL;
   for (size_t bytes = 0; bytes < 4 * c->limit;) {
     size_t n = between(c, 64, 256);
@@ -172,7 +172,7 @@ NAMED static void* parse_input_nodes(struct ctx* c) {
 void run_burst_nodes(struct ctx* c) { steady_then_burst(c, 0.25, parse_input_nodes); }
 
 // Appends 256 KiB chunks of input to a buffer whose capacity doubles by realloc when full.
-NAMED static void* grow_buffer(struct ctx* c) {
+KEEP static void* grow_buffer(struct ctx* c) {
   size_t cap = 1 << 20, len = 0;
   const size_t chunk = 256 << 10;
   unsigned char* buf = checked(malloc(cap), cap);
@@ -193,7 +193,7 @@ void run_realloc_doubling(struct ctx* c) { steady_then_burst(c, 0.2, grow_buffer
 
 // 256 KiB per level, touched, then deeper; the only base case is past 4x the limit (not killed). The
 // work after the call keeps it a real recursion.
-NAMED static size_t descend(struct ctx* c, unsigned depth) {
+KEEP static size_t descend(struct ctx* c, unsigned depth) {
   const size_t n = 256 << 10;
   unsigned char* p = checked(malloc(n), n);
   touch(p, n);
@@ -208,7 +208,7 @@ static void* start_descent(struct ctx* c) { return (void*)descend(c, 1); }
 
 void run_recursion(struct ctx* c) { steady_then_burst(c, 0.2, start_descent); }
 
-NAMED static struct block* hold_reference_data(struct ctx* c, size_t target) {
+KEEP static struct block* hold_reference_data(struct ctx* c, size_t target) {
   struct block* set = NULL;
   for (size_t held = 0, n; held < target; held += n) {
     n = between(c, 256 << 10, 1 << 20);
@@ -219,7 +219,7 @@ NAMED static struct block* hold_reference_data(struct ctx* c, size_t target) {
   return set;
 }
 
-NAMED static size_t sibling_leak(struct ctx* c) {
+KEEP static size_t sibling_leak(struct ctx* c) {
   size_t n = leak_size(c);
   return keep(checked(malloc(n), n), n);
 }
@@ -274,7 +274,7 @@ static void remove_spool_and_quit(int sig) {
   _exit(128 + sig);
 }
 
-NAMED static size_t append_spool_chunk(struct ctx* c) {
+KEEP static size_t append_spool_chunk(struct ctx* c) {
   const size_t n = sizeof g_chunk;
   g_chunk[between(c, 0, n - 1)] += 1;
   for (size_t done = 0; done < n;) {
@@ -305,7 +305,7 @@ void run_tmpfs(struct ctx* c) {
   grow_until_killed(c, "tmpfs", (double)c->limit / fill_seconds(c), append_spool_chunk);
 }
 
-NAMED static size_t map_region(struct ctx* c) {
+KEEP static size_t map_region(struct ctx* c) {
   size_t n = between(c, 1 << 20, 4 << 20) & ~(c->page - 1);
   void* p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   touch(checked(p == MAP_FAILED ? NULL : p, n), n);
@@ -322,7 +322,7 @@ void run_mmap_leak(struct ctx* c) {
   grow_until_killed(c, "mmap_leak", (double)c->limit / fill_seconds(c), mmap_step);
 }
 
-NAMED static void serve_peak_request(size_t n) {
+KEEP static void serve_peak_request(size_t n) {
   use_and_free(checked(malloc(n), n), n, 0.4);  // held while the request is served
 }
 

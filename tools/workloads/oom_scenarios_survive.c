@@ -33,9 +33,9 @@ static void free_all(struct fifo* q) {
   while (q->oldest) free(pop(q));
 }
 
-NAMED static void cache_evict_oldest(struct fifo* cache) { free(pop(cache)); }
+KEEP static void cache_evict_oldest(struct fifo* cache) { free(pop(cache)); }
 
-NAMED static void cache_insert(struct fifo* cache, size_t cap, size_t n) {
+KEEP static void cache_insert(struct fifo* cache, size_t cap, size_t n) {
   struct block* b = checked(malloc(n), n);
   touch(b, n);
   append(cache, b, n);
@@ -59,7 +59,7 @@ void run_lru(struct ctx* c) {
   free_all(&cache);
 }
 
-NAMED static size_t build_report_buffer(struct ctx* c) {
+KEEP static size_t build_report_buffer(struct ctx* c) {
   size_t n = share(c, 0.3);
   use_and_free(checked(malloc(n), n), n, 0.3);  // the report is written out meanwhile
   return n;
@@ -76,7 +76,7 @@ void run_temp_buffer(struct ctx* c) {
   }
 }
 
-NAMED static size_t enqueue_job(struct ctx* c, struct fifo* queue) {
+KEEP static size_t enqueue_job(struct ctx* c, struct fifo* queue) {
   size_t n = between(c, 4 << 10, 64 << 10);
   struct block* b = checked(malloc(n), n);
   touch(b, n);
@@ -84,7 +84,7 @@ NAMED static size_t enqueue_job(struct ctx* c, struct fifo* queue) {
   return n;
 }
 
-NAMED static size_t process_job(struct fifo* queue) {
+KEEP static size_t process_job(struct fifo* queue) {
   struct block* b = pop(queue);
   size_t n = b->size;
   unsigned sum = 0;
@@ -121,7 +121,7 @@ void run_backlog(struct ctx* c) {
   free_all(&queue);
 }
 
-NAMED static void* intern_small_string(struct ctx* c) {
+KEEP static void* intern_small_string(struct ctx* c) {
   size_t n = between(c, 64, 512);
   struct block* b = checked(malloc(n), n);
   touch(b, n);
