@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "attach/process_info.hpp"
+#include "core/cgroup_text.hpp"
 
 namespace memsight::attach {
 namespace {
@@ -22,19 +23,10 @@ bool write_text(const std::string& file, const std::string& text) {
   return static_cast<bool>(out);
 }
 
-// memsight's own cgroup in the hierarchy: the `memory` line (v1) or the `0::` line (v2) of /proc/self/cgroup.
+// memsight's own cgroup in the hierarchy that holds the memory controller.
 std::string own_path(bool v2) {
-  std::istringstream lines(read_file("/proc/self/cgroup").value_or(""));
-  for (std::string line; std::getline(lines, line);) {
-    const auto a = line.find(':'), b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1);
-    bool memory = false;
-    std::istringstream names(controllers);
-    for (std::string c; std::getline(names, c, ',');) memory = memory || c == "memory";
-    if ((v2 && line.compare(0, 3, "0::") == 0) || (!v2 && memory)) return line.substr(b + 1);
-  }
-  return "/";
+  const auto places = core::parse_proc_cgroup(read_file("/proc/self/cgroup").value_or(""));
+  return (v2 ? places.v2 : places.v1_memory).value_or("/");
 }
 
 std::string parent_of(const std::string& path) {

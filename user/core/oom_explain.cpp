@@ -51,18 +51,21 @@ std::string percent(double fraction) {
 
 uint64_t saturating_sub(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
-// "malloc <- leak_block (leak.c:12) <- main": the first named frames of a stack.
+std::string hex(uint64_t address) {
+  char text[24];
+  snprintf(text, sizeof(text), "%#llx", static_cast<unsigned long long>(address));
+  return text;
+}
+
+// "malloc <- leak_block (leak.c:12) <- main": the first named frames of a stack (raw addresses
+// before the frames are resolved).
 std::string path_of(const StackRow& row, size_t frames = 4) {
   std::string out;
   size_t shown = 0;
   if (!row.symbols.empty()) {
     for (const auto& f : row.symbols) {
       if (shown == frames) break;
-      std::string one = f.function ? *f.function : "0x" + [&] {
-        char hex[24];
-        snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(f.address));
-        return std::string(hex);
-      }();
+      std::string one = f.function ? *f.function : hex(f.address);
       if (f.file && f.line) {
         const auto slash = f.file->rfind('/');
         one += " (" + (slash == std::string::npos ? *f.file : f.file->substr(slash + 1)) + ":" +
@@ -74,9 +77,7 @@ std::string path_of(const StackRow& row, size_t frames = 4) {
   }
   for (uint64_t a : row.frames) {
     if (shown == frames) break;
-    char hex[24];
-    snprintf(hex, sizeof(hex), "%#llx", static_cast<unsigned long long>(a));
-    out += (shown++ ? " <- " : "") + std::string(hex);
+    out += (shown++ ? " <- " : "") + hex(a);
   }
   return out.empty() ? "an unknown stack" : out;
 }
