@@ -183,76 +183,11 @@ int BPF_UPROBE(ms_munmap, __u64 address, __u64 len)
 	return 0;
 }
 
-/* FNV-1a over 64-bit words: cheap, and ours, so its collisions are ours to detect (user space compares
- * frames when an id arrives twice). */
-static __always_inline __u64 mix(__u64 h, __u64 word)
-{
-	return (h ^ word) * 0x100000001b3ull;
-}
-
-/* Send the caller's stack once and return its id (0 when it could not be sent: the record then names
- * no stack and user space counts it). */
-static __always_inline __u64 send_stack(void *ctx, struct call *c)
-{
-	__u32 zero = 0;
-	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 h = 0xcbf29ce484222325ull, size;
-	long got;
-	__u32 n, i;
-
-	if (!s)
-		return 0;
-	got = bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK);
-	if (got < 0) {
-		count(MS_CNT_STACK_FAILED);
-		got = 0;
-	}
-	n = (__u32)got / 8 + 1;
-	if (n > MS_MAX_FRAMES)
-		n = MS_MAX_FRAMES;
-	s->frames[0] = c->entry_ip;
-	/* operator new's stack is walked from the return of the allocator it called: the first frame is
-	 * inside new itself, and the caller's, which the walk skips, was read at new's entry. */
-	if (c->ret_addr && n > 1)
-		s->frames[1] = c->ret_addr;
-	s->flags = 0;
-	if (n == MS_MAX_FRAMES) {
-		s->flags = MS_STACK_TRUNCATED;
-		count(MS_CNT_STACK_TRUNCATED);
-	}
-	/* The same addresses mean other code in another process or after exec: the id covers both. */
-	h = mix(h, bpf_get_current_pid_tgid() >> 32);
-	h = mix(h, (__u64)BPF_CORE_READ(task, mm));
-	/* All slots: bpf_get_stack zeroes those it did not fill, and a constant bound keeps the verifier
-	 * from having to prove n. */
-	for (i = 0; i < MS_MAX_FRAMES; i++)
-		h = mix(h, s->frames[i]);
-	h |= 1; /* never 0, which means "no stack" */
-	if (bpf_map_lookup_elem(&seen_stacks, &h))
-		return h;
-	size = MS_STACK_HEADER_BYTES + (__u64)n * 8;
-	fill_header(&s->h, MS_REC_STACK, size);
-	s->stack_id = h;
-	s->nr_frames = n;
-	s->_pad = 0;
-	if (size > sizeof(*s))
-		return 0;
-	/* A new stack wakes the consumer at once: it must read the process's maps while the process is
-	 * alive (a short-lived one may be gone by the next timer tick). New stacks are rare. */
-	if (bpf_ringbuf_output(&events, s, size, BPF_RB_FORCE_WAKEUP)) {
-		count(MS_CNT_RINGBUF_FULL);
-		return 0;
-	}
-	bpf_map_update_elem(&seen_stacks, &h, &zero, BPF_ANY);
-	return h;
-}
-
 static __always_inline void born(void *ctx, struct call *c, __u64 address)
 {
 	struct ms_alloc r = {};
 
-	r.stack_id = send_stack(ctx, c);
+	r.stack_id = send_stack(ctx, c->entry_ip, c->ret_addr);
 	fill_header(&r.h, MS_REC_ALLOC, sizeof(r));
 	r.address = address;
 	r.size = c->size;
@@ -265,7 +200,7 @@ static __always_inline void moved(void *ctx, struct call *c, __u64 address)
 	struct ms_move_end r = {};
 
 	if (address)
-		r.stack_id = send_stack(ctx, c);
+		r.stack_id = send_stack(ctx, c->entry_ip, c->ret_addr);
 	fill_header(&r.h, MS_REC_MOVE_END, sizeof(r));
 	r.address = address;
 	r.size = c->size;
@@ -280,7 +215,7 @@ static __always_inline void failed(void *ctx, struct call *c)
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct ms_alloc_fail r = {};
 
-	r.stack_id = send_stack(ctx, c);
+	r.stack_id = send_stack(ctx, c->entry_ip, c->ret_addr);
 	fill_header(&r.h, MS_REC_ALLOC_FAIL, sizeof(r));
 	r.size = c->size;
 	r.rlimit_as = BPF_CORE_READ(task, signal, rlim[RLIMIT_AS].rlim_cur);

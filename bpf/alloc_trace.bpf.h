@@ -1,4 +1,5 @@
-/* BPF-only helpers of alloc_trace.bpf.c: maps, loss counters, stack capture. */
+/* BPF-only helpers of the tracing programs (alloc_trace.bpf.c, growth_trace.bpf.c): maps, loss counters,
+ * stack capture. */
 #ifndef MEMSIGHT_ALLOC_TRACE_BPF_H
 #define MEMSIGHT_ALLOC_TRACE_BPF_H
 
@@ -112,6 +113,72 @@ static __always_inline void emit_now(void *rec, __u64 size)
 {
 	if (bpf_ringbuf_output(&events, rec, size, BPF_RB_FORCE_WAKEUP))
 		count(MS_CNT_RINGBUF_FULL);
+}
+
+/* FNV-1a over 64-bit words: cheap, and ours, so its collisions are ours to detect (user space compares
+ * frames when an id arrives twice). */
+static __always_inline __u64 mix(__u64 h, __u64 word)
+{
+	return (h ^ word) * 0x100000001b3ull;
+}
+
+/* Send the current user stack once and return its id (0 when it could not be sent: the record then names
+ * no stack and user space counts it). frames[0] is `first` (the allocator's entry, or a faulting
+ * instruction); `caller`, when not 0, replaces frames[1]: a frame the walk cannot see (below). */
+static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
+{
+	__u32 zero = 0;
+	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 h = 0xcbf29ce484222325ull, size;
+	long got;
+	__u32 n, i;
+
+	if (!s)
+		return 0;
+	got = bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK);
+	if (got < 0) {
+		count(MS_CNT_STACK_FAILED);
+		got = 0;
+	}
+	n = (__u32)got / 8 + 1;
+	if (n > MS_MAX_FRAMES)
+		n = MS_MAX_FRAMES;
+	s->frames[0] = first;
+	/* operator new's stack is walked from the return of the allocator it called: the first frame is
+	 * inside new itself, and the caller's, which the walk skips, was read at new's entry. */
+	if (caller && n > 1)
+		s->frames[1] = caller;
+	s->flags = 0;
+	if (n == MS_MAX_FRAMES) {
+		s->flags = MS_STACK_TRUNCATED;
+		count(MS_CNT_STACK_TRUNCATED);
+	}
+	/* The same addresses mean other code in another process or after exec: the id covers both. */
+	h = mix(h, bpf_get_current_pid_tgid() >> 32);
+	h = mix(h, (__u64)BPF_CORE_READ(task, mm));
+	/* All slots: bpf_get_stack zeroes those it did not fill, and a constant bound keeps the verifier
+	 * from having to prove n. */
+	for (i = 0; i < MS_MAX_FRAMES; i++)
+		h = mix(h, s->frames[i]);
+	h |= 1; /* never 0, which means "no stack" */
+	if (bpf_map_lookup_elem(&seen_stacks, &h))
+		return h;
+	size = MS_STACK_HEADER_BYTES + (__u64)n * 8;
+	fill_header(&s->h, MS_REC_STACK, size);
+	s->stack_id = h;
+	s->nr_frames = n;
+	s->_pad = 0;
+	if (size > sizeof(*s))
+		return 0;
+	/* A new stack wakes the consumer at once: it must read the process's maps while the process is
+	 * alive (a short-lived one may be gone by the next timer tick). New stacks are rare. */
+	if (bpf_ringbuf_output(&events, s, size, BPF_RB_FORCE_WAKEUP)) {
+		count(MS_CNT_RINGBUF_FULL);
+		return 0;
+	}
+	bpf_map_update_elem(&seen_stacks, &h, &zero, BPF_ANY);
+	return h;
 }
 
 #endif /* MEMSIGHT_ALLOC_TRACE_BPF_H */
