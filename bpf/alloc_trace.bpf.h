@@ -123,8 +123,8 @@ static __always_inline __u64 mix(__u64 h, __u64 word)
 }
 
 /* Send the current user stack once and return its id (0 when it could not be sent: the record then names
- * no stack and user space counts it). frames[0] is `first` (the allocator's entry, or a faulting
- * instruction); `caller`, when not 0, replaces frames[1]: a frame the walk cannot see (below). */
+ * no stack and user space counts it). frames[0] is `first` (the allocator's entry) when not 0, and the
+ * walk follows; `caller`, when not 0, replaces frames[1]: a frame the walk cannot see (below). */
 static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 {
 	__u32 zero = 0;
@@ -136,15 +136,22 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 
 	if (!s)
 		return 0;
-	got = bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK);
-	if (got < 0) {
-		count(MS_CNT_STACK_FAILED);
+	/* Without `first`, frames[0] is where the walk starts: the user instruction running (a fault's). */
+	got = first ? bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK)
+		    : bpf_get_stack(ctx, &s->frames[0], MS_MAX_FRAMES * 8, BPF_F_USER_STACK);
+	if (got <= 0) {
+		if (got < 0)
+			count(MS_CNT_STACK_FAILED);
 		got = 0;
+		s->frames[0] = 0;
 	}
-	n = (__u32)got / 8 + 1;
+	n = (__u32)got / 8 + (first ? 1 : 0);
+	if (n == 0)
+		n = 1; /* an unknown instruction: frames[0] = 0, named as such */
 	if (n > MS_MAX_FRAMES)
 		n = MS_MAX_FRAMES;
-	s->frames[0] = first;
+	if (first)
+		s->frames[0] = first;
 	/* operator new's stack is walked from the return of the allocator it called: the first frame is
 	 * inside new itself, and the caller's, which the walk skips, was read at new's entry. */
 	if (caller && n > 1)

@@ -33,6 +33,7 @@
 #define MS_REC_EXEC 6       /* ms_header only: the process replaced its image; its state resets */
 #define MS_REC_FORK 7       /* ms_fork: a traced process forked */
 #define MS_REC_ALLOC_FAIL 9 /* ms_alloc_fail: an allocating call failed (8 is MS_REC_OOM_VICTIM, below) */
+#define MS_REC_EXIT 10      /* ms_header only: the process's last thread exited (growth mode) */
 
 /* Allocator functions (ms_alloc.fn, ms_free.fn): which entry point the program called. */
 #define MS_FN_MALLOC 1
@@ -49,7 +50,12 @@
 #define MS_FN_MUNMAP 12
 #define MS_FN_MREMAP 13
 #define MS_FN_NEW 14 /* C++ operator new, new[], their nothrow and aligned variants (libstdc++) */
-#define MS_FN_COUNT 15
+/* Growth mode (growth_trace.bpf.c): resident memory, not allocator calls. */
+#define MS_FN_PAGE_FAULT 15 /* ms_alloc: a fault made anonymous memory resident (a page, or a 2 MiB huge page) */
+#define MS_FN_MADVISE 16    /* ms_free: madvise(MADV_DONTNEED/FREE/REMOVE) released a range's pages */
+#define MS_FN_BRK 17        /* ms_free: brk moved the heap's end down over a range */
+#define MS_FN_PAGES_MOVE 18 /* ms_free MOVE_BEGIN + ms_move_end: mremap moved a range and its resident pages */
+#define MS_FN_COUNT 19
 
 /* ms_stack.flags */
 #define MS_STACK_TRUNCATED 1 /* the walk filled every slot: outer frames may be missing */

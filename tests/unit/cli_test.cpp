@@ -84,8 +84,8 @@ TEST_CASE("usage errors exit 2 and say what to do") {
            {"trace", "-p", "0"},
            {"trace", "-p", "1", "--interval", "0"},
            {"trace", "-p", "1", "--mode", "fast"},
-           {"trace", "--all"},
-           {"trace", "-p", "1", "--mode", "growth"},
+           {"trace", "--all", "--mode", "exact"},
+           {"trace", "--all", "-p", "1"},
            {"trace", "-p", "1", "--sample-bytes", "4096"},
            {"frobnicate"},
            {}}) {
@@ -97,7 +97,23 @@ TEST_CASE("usage errors exit 2 and say what to do") {
   }
 }
 
-TEST_CASE("--help teaches, and exits 0") {
+TEST_CASE("trace --all means growth mode; --mode growth works on named targets too") {
+  auto all = parse({"trace", "--all"});
+  REQUIRE(all);
+  CHECK(all->trace.session.all);
+  CHECK(all->trace.session.growth);
+  CHECK(std::string(cli::mode_name(all->trace.session)) == "growth");
+  auto named = parse({"record", "-p", "7", "--mode", "growth", "--db", "x.db"});
+  REQUIRE(named);
+  CHECK_FALSE(named->record.session.all);
+  CHECK(named->record.session.growth);
+  auto exact = parse({"trace", "-p", "7"});
+  REQUIRE(exact);
+  CHECK_FALSE(exact->trace.session.growth);
+  CHECK(std::string(cli::mode_name(exact->trace.session)) == "exact");
+}
+
+TEST_CASE("the help option teaches, and exits 0") {
   auto top = parse({"--help"});
   REQUIRE(top);
   CHECK(top->kind == Invocation::Kind::kInfo);

@@ -492,3 +492,51 @@ TEST_CASE("the cap counts the blocks of every process, exited ones included, and
   }
   SECTION("the default is 8 Mi blocks") { CHECK(core::TrackerConfig{}.max_live_blocks == uint64_t{8} << 20); }
 }
+
+// Growth mode: page faults are births of one page (or one 2 MiB huge page); munmap, madvise and brk
+// release ranges; mremap moves the resident pages with the range.
+TEST_CASE("growth mode: resident pages per stack") {
+  Fixture f;
+  constexpr uint64_t kHuge = 2 << 20;
+  for (uint64_t i = 0; i < 8; ++i) f.feed(f.w.alloc(10 + i, 0x100000 + i * kPage, kPage, kS1, MS_FN_PAGE_FAULT));
+  f.feed(f.w.alloc(20, 0x40000000, kHuge, kS2, MS_FN_PAGE_FAULT));
+  CHECK(f.row(kS1).outstanding_bytes == 8 * kPage);
+  CHECK(f.row(kS1).outstanding_allocs == 8);
+  CHECK(f.row(kS2).outstanding_bytes == kHuge);
+  CHECK(f.proc(100).outstanding_bytes == 8 * kPage + kHuge);
+  SECTION("a second fault on a page already counted replaces it (swap-in, a retried fault)") {
+    f.feed(f.w.alloc(30, 0x100000, kPage, kS3, MS_FN_PAGE_FAULT));
+    CHECK(f.row(kS1).outstanding_bytes == 7 * kPage);
+    CHECK(f.row(kS3).outstanding_bytes == kPage);
+    CHECK(f.proc(100).outstanding_bytes == 8 * kPage + kHuge);
+  }
+  SECTION("madvise(DONTNEED) over part of a huge page releases only that part") {
+    f.feed(f.w.release(30, 0x40000000 + kPage, 2 * kPage, MS_FN_MADVISE));
+    CHECK(f.row(kS2).outstanding_bytes == kHuge - 2 * kPage);
+    CHECK(f.row(kS2).frees == 0);  // still partly resident
+  }
+  SECTION("brk moving down releases the pages above the new end") {
+    f.feed(f.w.release(30, 0x100000 + 6 * kPage, 2 * kPage, MS_FN_BRK));
+    CHECK(f.row(kS1).outstanding_bytes == 6 * kPage);
+    CHECK(f.row(kS1).frees == 2);
+  }
+  SECTION("mremap moves resident pages to the same offsets, clipped to the new length") {
+    f.feed(f.w.move_begin(30, 0x100000, 8 * kPage, MS_FN_PAGES_MOVE));
+    f.feed(f.w.move_end(31, 0x900000, 5 * kPage, 0, MS_FN_PAGES_MOVE));
+    CHECK(f.row(kS1).outstanding_bytes == 5 * kPage);
+    CHECK(f.row(kS1).frees == 3);
+    f.feed(f.w.release(32, 0x900000 + 4 * kPage, kPage, MS_FN_MUNMAP));  // the moved pages are where said
+    CHECK(f.row(kS1).outstanding_bytes == 4 * kPage);
+    f.feed(f.w.release(33, 0x100000, 8 * kPage, MS_FN_MUNMAP));  // nothing is left at the old place
+    CHECK(f.row(kS1).outstanding_bytes == 4 * kPage);
+  }
+  SECTION("an exit record ends the process; forget_exited lets it go after the grace time") {
+    f.feed(f.w.exit(40));
+    CHECK(f.proc(100).exited);
+    CHECK(f.tracker.forget_exited(40).empty());  // exited at 40: not before 40
+    CHECK(f.tracker.forget_exited(41) == std::vector<uint32_t>{100});
+    CHECK(f.snap().processes.empty());
+    CHECK(f.snap().stacks.empty());
+    CHECK(f.tracker.live_blocks() == 0);
+  }
+}

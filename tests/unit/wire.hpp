@@ -91,6 +91,7 @@ struct Wire {
     return bytes_of(a);
   }
   Bytes exec(uint64_t t) const { return bytes_of(header(MS_REC_EXEC, sizeof(ms_header), pid, tid, t)); }
+  Bytes exit(uint64_t t) const { return bytes_of(header(MS_REC_EXIT, sizeof(ms_header), pid, tid, t)); }
   Bytes fork(uint64_t t, uint32_t child) const {
     ms_fork f{};
     f.h = header(MS_REC_FORK, sizeof(f), pid, tid, t);

@@ -57,39 +57,28 @@ constexpr ProbeSpec kProbes[] = {
     {Library::kLibstdcxx, "_ZnamSt11align_val_tRKSt9nothrow_t", "ms_size0", MS_FN_NEW, false, false},
 };
 
-int on_sample(void* ctx, void* data, size_t size) {
-  auto* decoder = static_cast<core::Decoder*>(ctx);
-  decoder->decode(std::span(static_cast<const std::byte*>(data), size));
-  return 0;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& options, core::Decoder& decoder) {
   capture_libbpf_log();
   alloc_trace* skel = alloc_trace__open();
   if (!skel) return tl::unexpected(libbpf_error("cannot open the BPF object", errno));
-  std::unique_ptr<AllocTracer> tracer(new AllocTracer(skel, decoder));
+  std::unique_ptr<AllocTracer> tracer(new AllocTracer(skel));
   skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
   if (int err = alloc_trace__load(skel)) return tl::unexpected(libbpf_error("cannot load the BPF programs", err));
-  if (auto started = tracer->start_ring(); !started) return tl::unexpected(started.error());
+  if (auto started = tracer->ring_.start(skel->maps.events, decoder); !started)
+    return tl::unexpected(started.error());
   tracer->attach_process_events();
   return tracer;
 }
 
 AllocTracer::~AllocTracer() {
   for (bpf_link* link : links_) bpf_link__destroy(link);
-  if (ring_) ring_buffer__free(ring_);
+  ring_.stop();
   alloc_trace__destroy(skel_);
-}
-
-Result<void> AllocTracer::start_ring() {
-  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), on_sample, &decoder_, nullptr);
-  if (!ring_) return tl::unexpected(libbpf_error("cannot set up the ring buffer", errno));
-  return {};
 }
 
 // exec resets a target's state and fork starts a child's: without these tracepoints both go unseen,
@@ -146,24 +135,8 @@ Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const Allocat
   return notes;
 }
 
-Result<int> AllocTracer::poll(int timeout_ms) {
-  const int woke = ring_buffer__poll(ring_, timeout_ms);
-  if (woke < 0 && woke != -EINTR) return tl::unexpected(libbpf_error("ring buffer poll failed", woke));
-  auto rest = drain();  // records written with BPF_RB_NO_WAKEUP wake nobody: take them on this tick
-  if (!rest) return rest;
-  return (woke > 0 ? woke : 0) + *rest;
-}
-
-Result<int> AllocTracer::drain() {
-  const int n = ring_buffer__consume(ring_);
-  if (n < 0 && n != -EINTR) return tl::unexpected(libbpf_error("ring buffer read failed", n));
-  return n > 0 ? n : 0;
-}
-
 BpfLosses AllocTracer::losses() const {
-  const auto sums = sum_percpu_counters(skel_->maps.counters, MS_CNT_COUNT);
-  return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
-                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED]};
+  return tracing_losses(skel_->maps.counters);
 }
 
 }  // namespace memsight::attach

@@ -7,12 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "attach/event_source.hpp"
+#include "attach/ring_reader.hpp"
 #include "attach/target.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
 
 struct alloc_trace;
-struct ring_buffer;
 struct bpf_link;
 
 namespace memsight::attach {
@@ -26,17 +27,7 @@ struct TracerOptions {
   uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
 };
 
-// BPF-side losses (abi.h MS_CNT_*), summed over CPUs.
-struct BpfLosses {
-  uint64_t ringbuf_full = 0;
-  uint64_t inflight_full = 0;
-  uint64_t stack_truncated = 0;
-  uint64_t inflight_stale = 0;
-  uint64_t nested = 0;
-  uint64_t stack_failed = 0;
-};
-
-class AllocTracer {
+class AllocTracer final : public EventSource {
  public:
   static Result<std::unique_ptr<AllocTracer>> open(const TracerOptions& options, core::Decoder& decoder);
   ~AllocTracer();
@@ -44,22 +35,18 @@ class AllocTracer {
   // Attaches every allocator function the module defines, scoped to `pid`. Returns notes for the user
   // (functions this allocator lacks, entry points shared by two names).
   Result<std::vector<std::string>> attach(uint32_t pid, const AllocatorModule& module);
-  // Waits up to timeout_ms for a wake-up, then drains everything waiting. Returns records consumed.
-  Result<int> poll(int timeout_ms);
-  // Drains everything waiting without blocking.
-  Result<int> drain();
-  BpfLosses losses() const;
+  Result<int> poll(int timeout_ms) override { return ring_.poll(timeout_ms); }
+  Result<int> drain() override { return ring_.drain(); }
+  BpfLosses losses() const override;
   // Notes from start-up (exec/fork tracepoints that did not attach).
-  const std::vector<std::string>& notes() const { return notes_; }
+  const std::vector<std::string>& notes() const override { return notes_; }
 
  private:
-  AllocTracer(alloc_trace* skel, core::Decoder& decoder) : skel_(skel), decoder_(decoder) {}
-  Result<void> start_ring();
+  explicit AllocTracer(alloc_trace* skel) : skel_(skel) {}
   void attach_process_events();
 
   alloc_trace* skel_ = nullptr;
-  core::Decoder& decoder_;
-  ring_buffer* ring_ = nullptr;
+  RingReader ring_;
   std::vector<bpf_link*> links_;
   std::vector<std::string> notes_;
 };

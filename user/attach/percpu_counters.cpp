@@ -2,6 +2,8 @@
 
 #include <bpf/libbpf.h>
 
+#include "memsight/abi.h"
+
 namespace memsight::attach {
 
 std::vector<uint64_t> sum_percpu_counters(const bpf_map* map, uint32_t n) {
@@ -12,6 +14,12 @@ std::vector<uint64_t> sum_percpu_counters(const bpf_map* map, uint32_t n) {
       for (uint64_t v : values) sums[key] += v;
   }
   return sums;
+}
+
+BpfLosses tracing_losses(const bpf_map* counters) {
+  const auto sums = sum_percpu_counters(counters, MS_CNT_COUNT);
+  return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
+                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED]};
 }
 
 }  // namespace memsight::attach

@@ -66,14 +66,14 @@ constexpr const char* kExplainHelp =
 
 // The options trace and record share; `mode`, `sample` and `all` are checked after parsing.
 struct Unavailable {
-  std::string mode = "exact";
+  std::string mode;  // empty: the target's default
   std::optional<uint64_t> sample;
   bool all = false;
 };
 
 void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
   app.add_option("-p,--pid", o.pids, "process id(s) to attach to; repeatable, or comma separated")->delimiter(',');
-  app.add_flag("--all", later.all, "every process on the host (needs growth mode: not available yet)");
+  app.add_flag("--all", later.all, "every process on the host but memsight (growth mode)");
   app.add_option("--interval", o.interval_s, "seconds between snapshots")->capture_default_str()
       ->check(CLI::Range(0.05, 86400.0));
   app.add_option("--duration", o.duration_s,
@@ -82,8 +82,11 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
   app.add_option("--top", o.top, "stacks per snapshot, biggest first (0: all)")->capture_default_str();
   app.add_option("--min-age", o.min_age_s, "count only blocks alive at least this many seconds")
       ->check(CLI::Range(0.0, 1e9));
-  app.add_option("--mode", later.mode, "exact: every allocation (growth mode is not available yet)")
-      ->check(CLI::IsMember({"exact", "growth"}))->capture_default_str();
+  app.add_option("--mode", later.mode,
+                 "exact: every allocation and release, through uprobes on the allocator (default for -p and "
+                 "--); growth: no allocator probes, the stacks whose page faults make anonymous memory "
+                 "resident, released by munmap/madvise/brk (default for --all; cheap enough to leave on)")
+      ->check(CLI::IsMember({"exact", "growth"}));
   app.add_option("--sample-bytes", later.sample, "sample allocations by bytes (not available yet)");
   app.add_option("--max-blocks", o.max_blocks,
                  fmt::format("live blocks tracked at once, all targets together (0: no cap; default {}); "
@@ -98,14 +101,16 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
   app.add_option("command", o.command, "after --: the command to start and trace from its first instruction");
 }
 
-Result<void> check_session(const SessionOptions& o, const Unavailable& later, const char* name) {
+Result<void> check_session(SessionOptions& o, const Unavailable& later, const char* name) {
   const int targets = !o.pids.empty() + later.all + !o.command.empty();
   if (targets != 1)
     return fail(ExitCode::kUsage,
                 fmt::format("{} needs one TARGET: -p PID[,PID...], --all, or -- COMMAND [ARGS...]", name));
-  if (later.all || later.mode == "growth")
-    return fail(ExitCode::kUsage, "--all and --mode growth are not available yet: trace named processes with "
-                                  "-p PID or -- COMMAND");
+  o.all = later.all;
+  o.growth = later.mode == "growth" || (later.all && later.mode.empty());
+  if (o.all && !o.growth)
+    return fail(ExitCode::kUsage, "--all --mode exact is not available yet: every process would pay a trap per "
+                                  "malloc; use --all (growth mode), or exact mode on named processes (-p PID)");
   if (later.sample) return fail(ExitCode::kUsage, "--sample-bytes is not available yet: exact mode traces every call");
   for (uint32_t pid : o.pids)
     if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");

@@ -15,6 +15,8 @@ namespace memsight::cli {
 struct SessionOptions {
   std::vector<uint32_t> pids;        // -p, repeatable, comma lists
   std::vector<std::string> command;  // -- COMMAND ARGS
+  bool all = false;                  // --all: every process on the host
+  bool growth = false;               // --mode growth (the default of --all): resident growth, no allocator probes
   double interval_s = 5.0;
   std::optional<double> duration_s;  // unset: until Ctrl-C or every target exited
   size_t top = 10;                   // stacks per snapshot (0: all)
@@ -67,6 +69,9 @@ struct Invocation {
   ExplainOptions explain;
   std::string info;  // --help or --version text, for kInfo
 };
+
+// "exact" or "growth": the snapshot's `mode`.
+inline const char* mode_name(const SessionOptions& o) { return o.growth ? "growth" : "exact"; }
 
 // argv[0] is the program name. Errors carry exit code 2 and say what to type instead.
 Result<Invocation> parse_command_line(const std::vector<std::string>& args);

@@ -29,7 +29,7 @@ class RecordOutput final : public SnapshotSink {
   void attach_session(const Session& session) { session_ = &session; }
 
   Result<void> on_snapshot(core::Snapshot& snap, bool final) override {
-    if (auto ok = recorder_.write(snap, {options_.session.interval_s, "exact", final}); !ok) return ok;
+    if (auto ok = recorder_.write(snap, {options_.session.interval_s, mode_name(options_.session), final}); !ok) return ok;
     ++written_;
     if (snap.time_unix_ns >= last_compact_ns_ + kCompactEveryNs || final) {
       if (auto ok = recorder_.compact(snap.time_unix_ns); !ok) return ok;

@@ -30,6 +30,7 @@ namespace {
 constexpr int kTickMs = 100;  // how often the loop drains the ring and looks for exits and signals
 constexpr uint64_t kSampleNs = 1'000'000'000;  // verdict history: one sample per stack per second
 constexpr uint64_t kFailureFoldNs = 5'000'000'000;  // a process's failures this close are one episode
+constexpr uint64_t kExitedKeptNs = 30'000'000'000;  // --all: how long an exited process stays shown
 constexpr size_t kResolvedStacks = 32;
 // An OOM can't wait for the 30 samples and 50 allocations a trace wants before it judges a stack: a
 // leak of big blocks may fill a limit in seconds. Verdicts on fewer samples say so (short_history), and
@@ -78,12 +79,8 @@ Result<void> Session::start() {
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
 
-  attach::TracerOptions tracing;
-  if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
-  auto tracer = attach::AllocTracer::open(tracing, decoder_);
-  if (!tracer) return tl::unexpected(tracer.error());
-  tracer_ = std::move(*tracer);
-  for (const auto& note : tracer_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
+  if (auto opened = open_tracer(); !opened) return opened;
+  for (const auto& note : events_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
   if (const std::string note = symbolize::root_resolution_note(); !note.empty())
     fmt::print(stderr, "memsight: note: {}\n", note);
   if (options_.watch_oom) {
@@ -95,7 +92,38 @@ Result<void> Session::start() {
       fmt::print(stderr, "memsight: note: OOM kills will not be explained: {}\n", watcher.error().message);
     }
   }
+  if (options_.all) {
+    fmt::print(stderr, "memsight: growth mode on every process of the host but memsight\n");
+    return {};
+  }
   return options_.command.empty() ? attach_pids() : launch_command();
+}
+
+Result<void> Session::open_tracer() {
+  if (options_.growth) {
+    attach::GrowthOptions growth;
+    growth.all = options_.all;
+    if (options_.ring_bytes) growth.ring_bytes = *options_.ring_bytes;
+    auto tracer = attach::GrowthTracer::open(growth, decoder_);
+    if (!tracer) return tl::unexpected(tracer.error());
+    growth_ = std::move(*tracer);
+    events_ = growth_.get();
+    return {};
+  }
+  attach::TracerOptions tracing;
+  if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
+  auto tracer = attach::AllocTracer::open(tracing, decoder_);
+  if (!tracer) return tl::unexpected(tracer.error());
+  tracer_ = std::move(*tracer);
+  events_ = tracer_.get();
+  return {};
+}
+
+// Growth mode needs no allocator: any live process can be traced.
+Result<void> Session::attach_growth(uint32_t pid) {
+  if (auto added = growth_->add_target(pid); !added) return added;
+  symbols_.note_stack(pid, {});  // its maps while it is alive (see attach_pids)
+  return {};
 }
 
 void Session::watch(uint32_t pid, const std::string& comm) {
@@ -115,6 +143,14 @@ Result<void> Session::attach_modules(uint32_t pid, const std::vector<attach::All
 
 Result<void> Session::attach_pids() {
   for (uint32_t given : options_.pids) {
+    if (options_.growth) {
+      const auto comm = attach::read_comm(given);
+      if (!comm) return fail(ExitCode::kTargetMissing, fmt::format("no process {}: is it running?", given));
+      watch(given, *comm);
+      if (auto attached = attach_growth(given); !attached) return attached;
+      fmt::print(stderr, "memsight: growth mode on pid {} ({}) and the children it forks\n", given, *comm);
+      continue;
+    }
     auto target = attach::find_target(given);
     if (!target) return tl::unexpected(target.error());
     if (target->note) fmt::print(stderr, "memsight: note: {}\n", *target->note);
@@ -132,19 +168,24 @@ Result<void> Session::attach_pids() {
 Result<void> Session::launch_command() {
   auto executable = attach::resolve_command(options_.command.front());
   if (!executable) return tl::unexpected(executable.error());
-  auto modules = attach::modules_for_command(*executable);
+  auto modules = options_.growth ? Result<std::vector<attach::AllocatorModule>>{}
+                                 : attach::modules_for_command(*executable);
   if (!modules) return tl::unexpected(modules.error());
   auto launched = attach::LaunchedCommand::spawn(options_.command, *executable);
   if (!launched) return tl::unexpected(launched.error());
   command_.emplace(std::move(*launched));
   const uint32_t pid = static_cast<uint32_t>(command_->pid());
   watch(pid, std::filesystem::path(*executable).filename().string().substr(0, 15));  // as comm will say
-  if (auto attached = attach_modules(pid, *modules); !attached) {
+  auto attached = options_.growth ? growth_->add_target(pid) : attach_modules(pid, *modules);
+  if (!attached) {
     command_->abandon();
     return attached;
   }
   if (auto released = command_->release(); !released) return released;
-  fmt::print(stderr, "memsight: started {} as pid {}, tracing through {}\n", *executable, pid, module_list(*modules));
+  if (options_.growth)
+    fmt::print(stderr, "memsight: started {} as pid {}, growth mode\n", *executable, pid);
+  else
+    fmt::print(stderr, "memsight: started {} as pid {}, tracing through {}\n", *executable, pid, module_list(*modules));
   return {};
 }
 
@@ -155,7 +196,7 @@ bool Session::reap_exits() {
       pollfd p{w.pidfd, POLLIN, 0};
       w.exited = poll(&p, 1, 0) > 0;
       if (w.exited) {
-        tracer_->drain();  // everything it wrote before exiting is in the ring by now
+        events_->drain();  // everything it wrote before exiting is in the ring by now
         tracker_.on_exit(w.pid, monotonic_ns());
         if (command_ && command_->pid() == static_cast<pid_t>(w.pid)) {
           if (auto status = command_->poll_exit())
@@ -167,13 +208,13 @@ bool Session::reap_exits() {
     }
     all_gone = all_gone && w.exited;
   }
-  return all_gone;
+  return all_gone && !options_.all;  // --all runs until Ctrl-C or --duration
 }
 
 Result<void> Session::emit(bool final) {
   core::Snapshot snap =
       tracker_.snapshot(monotonic_ns(), {seconds_to_ns(options_.min_age_s), options_.top, /*whole_trace=*/final});
-  const attach::BpfLosses bpf = tracer_->losses();
+  const attach::BpfLosses bpf = events_->losses();
   snap.lost.events = bpf.ringbuf_full + bpf.inflight_full + decoder_.counters().rejected();
   snap.lost.truncated_stacks = bpf.stack_truncated;
   for (auto& p : snap.processes) {
@@ -220,7 +261,7 @@ core::OomHistory Session::history_at(const core::OomFacts& facts, uint64_t at_ns
 }
 
 Result<void> Session::explain_kill(const attach::OomReport& report) {
-  if (auto drained = tracer_->drain(); !drained) return tl::unexpected(drained.error());  // its last records
+  if (auto drained = events_->drain(); !drained) return tl::unexpected(drained.error());  // its last records
   const uint64_t group = kills_.add(report.victim);
   const auto [number, fresh] = episode_of_group_.try_emplace(group, next_episode_);
   if (fresh) ++next_episode_;
@@ -253,8 +294,18 @@ Result<void> Session::explain_failure(const core::AllocFailure& failure) {
   return sink_.on_episode(facts, core::explain_kill(facts, history.processes.empty() ? nullptr : &history));
 }
 
+// With --all, a process that exited is shown in the snapshots of the next kExitedKeptNs, then its
+// stacks and maps are let go: a host starts thousands of short-lived processes. An OOM victim's
+// explanation is written at its kill, long before.
+void Session::forget_exited() {
+  const uint64_t now = monotonic_ns();
+  if (now < kExitedKeptNs) return;
+  for (uint32_t pid : tracker_.forget_exited(now - kExitedKeptNs)) symbols_.forget(pid);
+}
+
 void Session::follow_children() {
   for (uint32_t child : tracker_.take_forks()) {
+    if (options_.growth) continue;  // growth mode's BPF makes a target's children targets itself
     if (std::any_of(watched_.begin(), watched_.end(), [&](const Watched& w) { return w.pid == child; })) continue;
     auto target = attach::find_target(child);
     if (!target) continue;  // gone already: it allocated nothing memsight could see
@@ -281,7 +332,7 @@ Result<void> Session::handle_episodes() {
 }
 
 Result<void> Session::finish_episodes() {
-  if (auto drained = tracer_->drain(); !drained) return tl::unexpected(drained.error());
+  if (auto drained = events_->drain(); !drained) return tl::unexpected(drained.error());
   if (auto ok = handle_episodes(); !ok) return ok;
   // A victim's record is in the ring before it dies; its report waits a moment for the kernel log.
   while (oom_ && oom_->pending() > 0) {
@@ -297,7 +348,7 @@ Result<void> Session::finish_episodes() {
 }
 
 SessionStats Session::stats() const {
-  return SessionStats{decoder_.counters().records, decoder_.counters().rejected(), tracer_->losses(),
+  return SessionStats{decoder_.counters().records, decoder_.counters().rejected(), events_->losses(),
                       tracker_.counters()};
 }
 
@@ -312,7 +363,7 @@ Result<void> Session::run() {
     const uint64_t now = monotonic_ns();
     const uint64_t until = std::min(next, stop.value_or(next));
     const int wait_ms = now >= until ? 0 : static_cast<int>(std::min<uint64_t>((until - now) / 1'000'000, kTickMs));
-    if (auto polled = tracer_->poll(wait_ms); !polled) return tl::unexpected(polled.error());
+    if (auto polled = events_->poll(wait_ms); !polled) return tl::unexpected(polled.error());
     follow_children();
     if (auto ok = handle_episodes(); !ok) return ok;
     signalfd_siginfo info;
@@ -326,6 +377,7 @@ Result<void> Session::run() {
     if (monotonic_ns() >= next) {
       if (auto ok = emit(false); !ok) return ok;
       next += interval;
+      if (options_.all) forget_exited();
     }
   }
   if (auto ok = finish_episodes(); !ok) return ok;

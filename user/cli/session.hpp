@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attach/alloc_tracer.hpp"
+#include "attach/growth_tracer.hpp"
 #include "attach/launcher.hpp"
 #include "attach/oom_watcher.hpp"
 #include "cli/options.hpp"
@@ -59,12 +60,15 @@ class Session {
     bool exited = false;
     std::string comm;
   };
+  Result<void> open_tracer();
   Result<void> attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules);
+  Result<void> attach_growth(uint32_t pid);
   Result<void> attach_pids();
   Result<void> launch_command();
   void watch(uint32_t pid, const std::string& comm);
   bool reap_exits();  // true when every target has exited
   void follow_children();  // attaches to the processes targets forked
+  void forget_exited();    // --all: lets go of processes gone a while
   Result<void> emit(bool final);
   void print_throughput(uint64_t elapsed_ns) const;
   // OOM kills and failed allocations: each explained from the history and handed to the sink.
@@ -80,7 +84,9 @@ class Session {
   symbolize::Symbolizer symbols_;
   core::Pipeline pipeline_{tracker_, symbols_};
   core::Decoder decoder_{pipeline_};
-  std::unique_ptr<attach::AllocTracer> tracer_;
+  std::unique_ptr<attach::AllocTracer> tracer_;    // exact mode
+  std::unique_ptr<attach::GrowthTracer> growth_;   // growth mode
+  attach::EventSource* events_ = nullptr;          // whichever of the two runs
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;

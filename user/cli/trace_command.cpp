@@ -22,7 +22,7 @@ class TraceOutput final : public SnapshotSink {
       : options_(options), out_(out), interactive_(!options.json && isatty(fileno(out))) {}
 
   Result<void> on_snapshot(core::Snapshot& snap, bool final) override {
-    const report::SnapshotMeta meta{options_.session.interval_s, final, "exact"};
+    const report::SnapshotMeta meta{options_.session.interval_s, final, mode_name(options_.session)};
     std::string text = options_.json ? report::render_json(snap, meta) + "\n" : report::render_text(snap, meta);
     if (interactive_ && !final) text = "\x1b[H\x1b[2J" + text;  // redraw the table in place
     if (!options_.json && !interactive_) text += "\n";

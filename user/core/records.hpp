@@ -76,6 +76,8 @@ class RecordSink {
   virtual void on_fork(const ForkRecord& r) = 0;
   // Optional: a sink that does not care about failures ignores them.
   virtual void on_alloc_fail(const AllocFailRecord&) {}
+  // Optional: the process's last thread exited (growth mode says so; exact mode watches pidfds).
+  virtual void on_process_exit(const RecordHeader&) {}
 };
 
 }  // namespace memsight::core

@@ -130,7 +130,7 @@ void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
 void Tracker::on_alloc(const AllocRecord& r) {
   ProcessState& p = process(r.h.pid, r.h.time_ns);
   if (p.exited_ns) return;
-  if (r.fn == MS_FN_MMAP) {
+  if (r.fn == MS_FN_MMAP || r.fn == MS_FN_PAGE_FAULT) {
     map_range(p, r.h.pid, r.address, r.size, r.stack_id, r.h.time_ns);
     return;
   }
@@ -204,15 +204,17 @@ void Tracker::free_block(ProcessState& p, uint64_t address, uint64_t time_ns, Pe
 void Tracker::on_free(const FreeRecord& r) {
   ProcessState& p = process(r.h.pid, r.h.time_ns);
   if (p.exited_ns) return;
-  const bool mapping = r.fn == MS_FN_MUNMAP || r.fn == MS_FN_MREMAP;
   PendingMove* move = nullptr;
   if (r.move_begin) {
     move = &p.pending[r.h.tid];
     *move = PendingMove{};
   }
-  if (mapping) {
+  if (is_range_release(r.fn)) {
     auto removed = unmap(p, r.address, r.size);
-    if (move) move->pieces = std::move(removed);
+    if (move) {
+      move->address = r.address;
+      move->pieces = std::move(removed);
+    }
   } else {
     free_block(p, r.address, r.h.time_ns, move);
   }
@@ -226,7 +228,11 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
     old = std::move(it->second);
     p.pending.erase(it);
   }
-  const bool mapping = r.fn == MS_FN_MREMAP;
+  const bool mapping = r.fn == MS_FN_MREMAP || r.fn == MS_FN_PAGES_MOVE;
+  if (r.fn == MS_FN_PAGES_MOVE && r.address != 0) {
+    move_pages(p, old, r.address, r.size);
+    return;
+  }
   if (r.address != 0) {
     if (mapping) {
       map_range(p, r.h.pid, r.address, r.size, r.stack_id, r.h.time_ns);
@@ -249,6 +255,31 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
     s.frees -= 1;
     s.history.on_revival(clock_, old.block.born_ns, old.block.size);
     add_block(p, s, old.address, old.block);
+  }
+}
+
+bool Tracker::is_range_release(uint16_t fn) {
+  return fn == MS_FN_MUNMAP || fn == MS_FN_MREMAP || fn == MS_FN_MADVISE || fn == MS_FN_BRK ||
+         fn == MS_FN_PAGES_MOVE;
+}
+
+// Growth mode's mremap: the resident pages that left the old range live on at the same offsets in the
+// new one (clipped to its length); nothing new became resident. Whatever was mapped over the new
+// range before is gone (MREMAP_FIXED).
+void Tracker::move_pages(ProcessState& p, const PendingMove& old, uint64_t to, uint64_t length) {
+  const auto range = page_range(to, length);
+  if (!range) {
+    for (const auto& removal : old.pieces) restore_mapping(p, removal);
+    return;
+  }
+  unmap(p, to, length);
+  for (MappingSet::Removal moved : old.pieces) {
+    const uint64_t start = moved.part.start - old.address + to;
+    const uint64_t end = std::min(moved.part.end - old.address + to, range->second);
+    if (start >= end) continue;  // past the end of a shrunk range: those pages are gone
+    moved.part.start = start;
+    moved.part.end = end;
+    restore_mapping(p, moved);
   }
 }
 
@@ -334,6 +365,22 @@ void Tracker::on_fork(const ForkRecord& r) {
 void Tracker::on_alloc_fail(const AllocFailRecord& r) {
   ++counters_.alloc_failures;
   if (!failures_.push(alloc_failure_of(r, config_.page_size))) ++counters_.failures_dropped;
+}
+
+std::vector<uint32_t> Tracker::forget_exited(uint64_t before_ns) {
+  std::vector<uint32_t> gone;
+  for (auto it = processes_.begin(); it != processes_.end();) {
+    const ProcessState& p = it->second;
+    if (!p.exited_ns || *p.exited_ns >= before_ns) {
+      ++it;
+      continue;
+    }
+    for (uint64_t id : p.stack_ids) stacks_.erase(id);
+    live_ -= p.blocks.size() + p.mappings.pieces().size();
+    gone.push_back(it->first);
+    it = processes_.erase(it);
+  }
+  return gone;
 }
 
 void Tracker::on_exit(uint32_t pid, uint64_t time_ns) {

@@ -83,6 +83,10 @@ class Tracker final : public RecordSink {
   // The process exited at `time_ns`: it is kept, with what it still held (its leaks), for the final
   // snapshot; it no longer changes.
   void on_exit(uint32_t pid, uint64_t time_ns);
+  void on_process_exit(const RecordHeader& h) override { on_exit(h.pid, h.time_ns); }
+  // Forgets the processes that exited before `before_ns`, with their stacks: a trace of every process
+  // on a host sees many short-lived ones come and go. Returns their pids.
+  std::vector<uint32_t> forget_exited(uint64_t before_ns);
   // Start a process's state even before any record of it arrives (a traced process that allocates
   // nothing is still in the report).
   void add_process(uint32_t pid, uint64_t time_ns);
@@ -133,7 +137,7 @@ class Tracker final : public RecordSink {
   };
   struct PendingMove {
     bool had_block = false;  // realloc: the old block was known
-    uint64_t address = 0;
+    uint64_t address = 0;  // realloc: the old block's; mremap: the old range's start
     Block block;
     std::vector<MappingSet::Removal> pieces;  // mremap: what left the mappings
   };
@@ -164,6 +168,8 @@ class Tracker final : public RecordSink {
   void add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece);
   std::vector<MappingSet::Removal> unmap(ProcessState& p, uint64_t start, uint64_t length);
   void restore_mapping(ProcessState& p, const MappingSet::Removal& r);
+  void move_pages(ProcessState& p, const PendingMove& old, uint64_t to, uint64_t length);
+  static bool is_range_release(uint16_t fn);  // the record's range leaves the mappings
   void free_block(ProcessState& p, uint64_t address, uint64_t time_ns, PendingMove* into);
   void remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns);
   uint64_t round_up(uint64_t bytes) const;

@@ -1,0 +1,35 @@
+// What a session reads records from: exact tracing (AllocTracer) or growth tracing (GrowthTracer).
+// Both fill one ring buffer that feeds the decoder, and count what they lost on the way.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace memsight::attach {
+
+// BPF-side losses (abi.h MS_CNT_*), summed over CPUs.
+struct BpfLosses {
+  uint64_t ringbuf_full = 0;
+  uint64_t inflight_full = 0;  // exact: calls in flight not remembered; growth: faults not remembered
+  uint64_t stack_truncated = 0;
+  uint64_t inflight_stale = 0;
+  uint64_t nested = 0;
+  uint64_t stack_failed = 0;
+};
+
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  // Waits up to timeout_ms for a wake-up, then drains everything waiting. Returns records consumed.
+  virtual Result<int> poll(int timeout_ms) = 0;
+  // Drains everything waiting without blocking.
+  virtual Result<int> drain() = 0;
+  virtual BpfLosses losses() const = 0;
+  // Notes from start-up (tracepoints that did not attach), for the user.
+  virtual const std::vector<std::string>& notes() const = 0;
+};
+
+}  // namespace memsight::attach
