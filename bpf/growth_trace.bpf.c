@@ -25,6 +25,11 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by user space before load. */
 const volatile __u8 trace_all = 0;  /* every process (--all), else those in `targets` */
 const volatile __u32 self_tgid = 0; /* memsight itself is never traced */
+/* Sampling (--sample-bytes): a fault that made a 4 KiB page resident is recorded when a random u32 falls
+ * below take_page, a 2 MiB one below take_huge (each p * 2^32, p = 1 - exp(-size / mean gap): a Poisson
+ * process over bytes, as user space weighs it). ~0u: every fault. */
+const volatile __u32 take_page = ~0u;
+const volatile __u32 take_huge = ~0u;
 
 #define PAGE_BYTES 4096ull
 #define HUGE_BYTES (2ull << 20)
@@ -157,6 +162,9 @@ int BPF_PROG(ms_rss, struct mm_struct *mm, int member)
 	r.size = jump >= HUGE_JUMP ? HUGE_BYTES : PAGE_BYTES;
 	r.address = f->address & ~(r.size - 1);
 	f->address = 0; /* one fault, one record */
+	if (bpf_get_prandom_u32() >= (r.size == HUGE_BYTES ? take_huge : take_page) &&
+	    (r.size == HUGE_BYTES ? take_huge : take_page) != ~0u)
+		return 0; /* not in the sample: no stack, no record */
 	caller = leaf_caller(f->sp);
 	r.stack_id = caller ? send_stack(ctx, f->ip, caller) : send_stack(ctx, 0, 0);
 	fill_header(&r.h, MS_REC_ALLOC, sizeof(r));

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <catch2/catch.hpp>
 
 #include "core/decoder.hpp"
@@ -539,4 +540,25 @@ TEST_CASE("growth mode: resident pages per stack") {
     CHECK(f.snap().stacks.empty());
     CHECK(f.tracker.live_blocks() == 0);
   }
+}
+
+TEST_CASE("growth mode sampled: each recorded fault stands for 1/p of its bytes; a release takes it back") {
+  core::TrackerConfig config;
+  config.fault_sample_bytes = 64 << 10;
+  Fixture f(config);
+  const double p = -std::expm1(-4096.0 / (64 << 10));
+  const auto page_weight = static_cast<uint64_t>(std::llround(4096 / p));
+  for (uint64_t i = 0; i < 3; ++i) f.feed(f.w.alloc(10 + i, 0x100000 + i * kPage, kPage, kS1, MS_FN_PAGE_FAULT));
+  f.feed(f.w.alloc(20, 0x40000000, 2 << 20, kS2, MS_FN_PAGE_FAULT));  // p ~ 1 - e^-32: weight exactly 1
+  CHECK(f.row(kS1).outstanding_bytes == 3 * page_weight);
+  CHECK(f.row(kS1).outstanding_allocs == 3 * static_cast<uint64_t>(std::llround(1 / p)));
+  CHECK(f.row(kS2).outstanding_bytes == 2 << 20);
+  CHECK(f.snap().sample_bytes == std::optional<uint64_t>(64 << 10));
+  f.feed(f.w.release(30, 0x100000 + kPage, kPage, MS_FN_MUNMAP));
+  CHECK(f.row(kS1).outstanding_bytes == 2 * page_weight);
+  f.feed(f.w.release(31, 0x40000000, kPage, MS_FN_MADVISE));  // part of the huge page: exact
+  CHECK(f.row(kS2).outstanding_bytes == (2 << 20) - kPage);
+  f.feed(f.w.release(32, 0, uint64_t{1} << 46, MS_FN_MUNMAP));
+  CHECK(f.proc(100).outstanding_bytes == 0);
+  CHECK(f.proc(100).outstanding_allocs == 0);
 }

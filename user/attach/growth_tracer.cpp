@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -35,6 +36,14 @@ constexpr TracepointSpec kTracepoints[] = {
     {"ms_growth_exit", "process exits", false},
 };
 
+// p * 2^32 for p = 1 - exp(-bytes / mean): the chance that a Poisson process over bytes with that mean
+// gap puts a sample point inside a fault of `bytes`. Saturates at ~0u, which BPF reads as "always".
+uint32_t take_below(uint64_t bytes, uint64_t mean) {
+  const double p = -std::expm1(-static_cast<double>(bytes) / static_cast<double>(mean));
+  const double scaled = p * 4294967296.0;
+  return scaled >= 4294967295.0 ? ~0u : static_cast<uint32_t>(scaled);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& options, core::Decoder& decoder) {
@@ -45,6 +54,10 @@ Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& op
   skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
   skel->rodata->trace_all = options.all ? 1 : 0;
   skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
+  if (options.sample_bytes) {
+    skel->rodata->take_page = take_below(4096, options.sample_bytes);
+    skel->rodata->take_huge = take_below(2u << 20, options.sample_bytes);
+  }
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
   bpf_map__set_max_entries(skel->maps.inflight, 1);  // allocator calls: none in growth mode

@@ -23,6 +23,7 @@ struct GrowthOptions {
   uint32_t ring_bytes = 32u << 20;  // as TracerOptions
   uint32_t wake_bytes = 4u << 20;
   uint32_t stack_cache = 65536;
+  uint64_t sample_bytes = 0;  // mean bytes between recorded faults (Poisson over bytes); 0: every fault
 };
 
 class GrowthTracer final : public EventSource {

@@ -3,6 +3,7 @@
 // in two when the hole is in the middle (bcc's memleak matched munmap by start address and lost these).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -16,7 +17,14 @@ class MappingSet {
     uint64_t end = 0;    // one past the last byte
     uint64_t stack_id = 0;
     uint64_t born_ns = 0;
+    // Sampled growth: the bytes and pieces this piece stands for per byte and per piece (1/p of the
+    // sampling, growth_weight.hpp); 1 when every fault is recorded, and always in exact mode.
+    double weight = 1.0;
     uint64_t bytes() const { return end - start; }
+    // What the piece counts for in the totals: its bytes, or their estimate. The same computation at
+    // birth and at release, so a release takes back exactly what the birth added.
+    uint64_t charged_bytes() const { return weight == 1.0 ? bytes() : static_cast<uint64_t>(llround(bytes() * weight)); }
+    uint64_t charged_count() const { return weight == 1.0 ? 1 : static_cast<uint64_t>(llround(weight)); }
   };
   // One piece touched by remove(): the part taken out, and how many parts of it remain (0: the
   // piece is gone; 1: shrunk; 2: split around a hole).

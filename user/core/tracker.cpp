@@ -1,6 +1,7 @@
 #include "tracker.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "memsight/abi.h"
 
@@ -131,7 +132,8 @@ void Tracker::on_alloc(const AllocRecord& r) {
   ProcessState& p = process(r.h.pid, r.h.time_ns);
   if (p.exited_ns) return;
   if (r.fn == MS_FN_MMAP || r.fn == MS_FN_PAGE_FAULT) {
-    map_range(p, r.h.pid, r.address, r.size, r.stack_id, r.h.time_ns);
+    const double weight = r.fn == MS_FN_PAGE_FAULT ? fault_weight(r.size) : 1.0;
+    map_range(p, r.h.pid, r.address, r.size, r.stack_id, r.h.time_ns, weight);
     return;
   }
   const uint64_t id = charge_key(r.h.pid, r.stack_id);
@@ -285,26 +287,35 @@ void Tracker::move_pages(ProcessState& p, const PendingMove& old, uint64_t to, u
 
 // A new mapping (mmap, or where mremap put one): it replaces whatever was mapped over the same
 // pages (MAP_FIXED, MREMAP_FIXED).
+// 1/p for a recorded fault of `bytes` (see TrackerConfig::fault_sample_bytes); exactly 1 when p rounds
+// to 1 (a 2 MiB huge page under a 64 KiB mean), so its partial releases stay exact.
+double Tracker::fault_weight(uint64_t bytes) const {
+  if (config_.fault_sample_bytes == 0) return 1.0;
+  const double p = -std::expm1(-static_cast<double>(bytes) / static_cast<double>(config_.fault_sample_bytes));
+  return p >= 1.0 - 1e-9 ? 1.0 : 1.0 / p;
+}
+
 void Tracker::map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
-                        uint64_t time_ns) {
+                        uint64_t time_ns, double weight) {
   const auto range = page_range(address, length);
   if (!range) return;
   unmap(p, address, length);
   if (!admit(range->second - range->first)) return;
-  add_mapping(p, pid, {range->first, range->second, charge_key(pid, stack_id), time_ns});
+  add_mapping(p, pid, {range->first, range->second, charge_key(pid, stack_id), time_ns, weight});
 }
 
 void Tracker::add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece) {
   StackState& s = stack(pid, piece.stack_id, p, piece.born_ns);
   if (s.frames.empty()) ++counters_.unknown_stack_allocs;
   const MappingSet::Piece& stored = piece;
-  s.outstanding_bytes += piece.bytes();
-  s.outstanding_allocs += 1;
-  s.allocated_bytes += piece.bytes();
-  s.allocs += 1;
-  note_birth(s, piece.born_ns, piece.bytes());
-  p.outstanding_bytes += piece.bytes();
-  p.outstanding_allocs += 1;
+  const uint64_t bytes = piece.charged_bytes(), count = piece.charged_count();
+  s.outstanding_bytes += bytes;
+  s.outstanding_allocs += count;
+  s.allocated_bytes += bytes;
+  s.allocs += count;
+  note_birth(s, piece.born_ns, bytes);
+  p.outstanding_bytes += bytes;
+  p.outstanding_allocs += count;
   p.mappings.insert(stored);
   ++live_;
 }
@@ -313,17 +324,18 @@ std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start,
   const uint64_t end = start + round_up(length);
   auto removed = p.mappings.remove(start, end > start ? end : UINT64_MAX);  // a range past the top ends there
   for (const auto& r : removed) {
-    const uint64_t bytes = r.part.bytes();
+    const uint64_t bytes = r.part.charged_bytes();
     // A piece that is gone is one allocation fewer; one split around a hole is one more.
     const int64_t pieces = int64_t{r.remaining} - 1;
+    const int64_t count = pieces * static_cast<int64_t>(r.part.charged_count());
     if (auto s = stacks_.find(r.part.stack_id); s != stacks_.end()) {
       s->second.outstanding_bytes -= bytes;
-      s->second.outstanding_allocs += pieces;
+      s->second.outstanding_allocs += count;
       s->second.history.on_death(clock_, r.part.born_ns, bytes);
       if (r.remaining == 0) s->second.frees += 1;
     }
     p.outstanding_bytes -= bytes;
-    p.outstanding_allocs += pieces;
+    p.outstanding_allocs += count;
     live_ += pieces;
   }
   return removed;
@@ -332,13 +344,13 @@ std::vector<MappingSet::Removal> Tracker::unmap(ProcessState& p, uint64_t start,
 // A failed mremap: the part it took comes back as a piece of its own.
 void Tracker::restore_mapping(ProcessState& p, const MappingSet::Removal& r) {
   if (auto s = stacks_.find(r.part.stack_id); s != stacks_.end()) {
-    s->second.outstanding_bytes += r.part.bytes();
-    s->second.outstanding_allocs += 1;
-    s->second.history.on_revival(clock_, r.part.born_ns, r.part.bytes());
+    s->second.outstanding_bytes += r.part.charged_bytes();
+    s->second.outstanding_allocs += r.part.charged_count();
+    s->second.history.on_revival(clock_, r.part.born_ns, r.part.charged_bytes());
     if (r.remaining == 0) s->second.frees -= 1;
   }
-  p.outstanding_bytes += r.part.bytes();
-  p.outstanding_allocs += 1;
+  p.outstanding_bytes += r.part.charged_bytes();
+  p.outstanding_allocs += r.part.charged_count();
   p.mappings.insert(r.part);
   ++live_;
 }

@@ -46,6 +46,9 @@ struct TrackerConfig {
   // refused and counted. A failed realloc/mremap's revival and a munmap that splits a range are never
   // refused, so the count may pass the cap by the calls in flight.
   uint64_t max_live_blocks = uint64_t{8} << 20;
+  // Growth mode's sampling: BPF records a fault of s bytes with probability 1 - exp(-s / N) for this N
+  // (0: every fault); each recorded piece then stands for 1/p of its bytes and pieces.
+  uint64_t fault_sample_bytes = 0;
 };
 
 // What the tracker saw that it could not match: shown in every report, never dropped silently.
@@ -162,7 +165,8 @@ class Tracker final : public RecordSink {
   std::optional<std::pair<uint64_t, uint64_t>> page_range(uint64_t address, uint64_t length);
   StackState& stack(uint32_t pid, uint64_t key, ProcessState& p, uint64_t time_ns);
   void map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
-                 uint64_t time_ns);
+                 uint64_t time_ns, double weight = 1.0);
+  double fault_weight(uint64_t bytes) const;
   void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
   void drop_block(ProcessState& p, const Block& b, bool count_free);
   void add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece);
