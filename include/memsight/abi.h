@@ -33,7 +33,7 @@
 #define MS_REC_EXEC 6       /* ms_header only: the process replaced its image; its state resets */
 #define MS_REC_FORK 7       /* ms_fork: a traced process forked */
 #define MS_REC_ALLOC_FAIL 9 /* ms_alloc_fail: an allocating call failed (8 is MS_REC_OOM_VICTIM, below) */
-#define MS_REC_EXIT 10      /* ms_header only: the process's last thread exited (growth mode) */
+#define MS_REC_EXIT 10      /* ms_exit: the process's last thread exited (growth mode) */
 
 /* Allocator functions (ms_alloc.fn, ms_free.fn): which entry point the program called. */
 #define MS_FN_MALLOC 1
@@ -119,6 +119,11 @@ struct ms_fork {
 	__u32 _pad;
 };
 
+struct ms_exit {
+	struct ms_header h; /* tgid: the process that exited */
+	__u8 comm[16];      /* its command name (TASK_COMM_LEN), NUL-padded: gone from /proc once it exits */
+};
+
 /* An allocating call that failed: NULL from malloc, calloc, realloc, reallocarray, aligned_alloc, memalign,
  * valloc, pvalloc or nothrow operator new asked for at least one byte; non-zero from posix_memalign;
  * MAP_FAILED from an anonymous mmap or from mremap. Written at the return, after the stack record. The
@@ -146,6 +151,7 @@ static_assert(sizeof(struct ms_alloc) == 56, "ms_alloc is 56 bytes");
 static_assert(sizeof(struct ms_free) == 48, "ms_free is 48 bytes");
 static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
+static_assert(sizeof(struct ms_exit) == 40, "ms_exit is 40 bytes");
 static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
 #else
 _Static_assert(sizeof(struct ms_header) == 24, "ms_header is 24 bytes");
@@ -154,6 +160,7 @@ _Static_assert(sizeof(struct ms_alloc) == 56, "ms_alloc is 56 bytes");
 _Static_assert(sizeof(struct ms_free) == 48, "ms_free is 48 bytes");
 _Static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 _Static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
+_Static_assert(sizeof(struct ms_exit) == 40, "ms_exit is 40 bytes");
 _Static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
 #endif
 

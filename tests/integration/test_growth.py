@@ -69,6 +69,8 @@ class GrowthMode(unittest.TestCase):
             self.check_leak_and_churn(snap, work.pid, truth, sample_bytes=64 << 10)  # growth mode's default
             process = [p for p in snap["processes"] if p["pid"] == work.pid][0]
             self.assertEqual(process["comm"], "ms_workload")
+            self.assertTrue(process["cgroup"], "a live process's memory cgroup is a label")
+            self.assertIsNone(process["container_id"])  # the test runs in no container
             self.assertEqual(work.finish(), 0)
             tracer.proc.send_signal(signal.SIGINT)
             code, snaps, err = tracer.finish()
@@ -91,7 +93,10 @@ class GrowthMode(unittest.TestCase):
             tracer.kill()
         final = snaps[-1]
         self.assertTrue(final["final"])
-        pid = final["processes"][0]["pid"]
+        process = final["processes"][0]
+        pid = process["pid"]
+        # Gone from /proc by then: its name comes from its exit record (after exec: the workload's).
+        self.assertEqual(process["comm"], "ms_workload")
         # The workload without --sync exits after its work: its leak is still charged at the end.
         truth = {"leak_block_bytes": LEAKS * MIB, "page_size": 4096}
         self.check_leak_and_churn(final, pid, truth, sample_bytes=1)

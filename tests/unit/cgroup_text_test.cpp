@@ -48,3 +48,18 @@ TEST_CASE("limits: max and the v1 sentinel mean unlimited") {
   CHECK(parse_limit("536870912\n") == 536870912u);
   CHECK(parse_limit("") == std::nullopt);
 }
+
+TEST_CASE("container ids in cgroup paths") {
+  const std::string id(64, 'a');
+  const std::string other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  CHECK(container_id_of("/docker/" + id) == id);
+  CHECK(container_id_of("/system.slice/docker-" + id + ".scope") == id);
+  CHECK(container_id_of("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/"
+                              "cri-containerd-" + other + ".scope") == other);
+  CHECK(container_id_of("/machine.slice/libpod-" + id + ".scope/container") == id);
+  CHECK(container_id_of("/kubepods/besteffort/pod0f/" + id + "/" + other) == other);  // innermost
+  CHECK_FALSE(container_id_of("/user.slice/user-0.slice/session-3.scope"));
+  CHECK_FALSE(container_id_of("/docker/" + id + "0"));  // 65 digits: not an id
+  CHECK_FALSE(container_id_of("/docker/" + std::string(64, 'A')));  // runtimes write lower case
+  CHECK_FALSE(container_id_of(""));
+}

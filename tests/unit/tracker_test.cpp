@@ -532,8 +532,9 @@ TEST_CASE("growth mode: resident pages per stack") {
     CHECK(f.row(kS1).outstanding_bytes == 4 * kPage);
   }
   SECTION("an exit record ends the process; forget_exited lets it go after the grace time") {
-    f.feed(f.w.exit(40));
+    f.feed(f.w.exit(40, "sixteen-chars-xx"));  // TASK_COMM_LEN bytes, no NUL: all of them kept
     CHECK(f.proc(100).exited);
+    CHECK(f.proc(100).comm == std::optional<std::string>("sixteen-chars-xx"));
     CHECK(f.tracker.forget_exited(40).empty());  // exited at 40: not before 40
     CHECK(f.tracker.forget_exited(41) == std::vector<uint32_t>{100});
     CHECK(f.snap().processes.empty());

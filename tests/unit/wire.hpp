@@ -2,6 +2,7 @@
 // feeding the decoder and, through it, the tracker.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -91,7 +92,12 @@ struct Wire {
     return bytes_of(a);
   }
   Bytes exec(uint64_t t) const { return bytes_of(header(MS_REC_EXEC, sizeof(ms_header), pid, tid, t)); }
-  Bytes exit(uint64_t t) const { return bytes_of(header(MS_REC_EXIT, sizeof(ms_header), pid, tid, t)); }
+  Bytes exit(uint64_t t, const char* comm = "") const {
+    ms_exit e{};
+    e.h = header(MS_REC_EXIT, sizeof(e), pid, tid, t);
+    std::memcpy(e.comm, comm, std::min(std::strlen(comm), sizeof(e.comm)));
+    return bytes_of(e);
+  }
   Bytes fork(uint64_t t, uint32_t child) const {
     ms_fork f{};
     f.h = header(MS_REC_FORK, sizeof(f), pid, tid, t);

@@ -18,6 +18,7 @@
 #include "attach/preflight.hpp"
 #include "attach/process_info.hpp"
 #include "cli/oom_facts.hpp"
+#include "core/cgroup_text.hpp"
 #include "report/report.hpp"
 
 namespace memsight::cli {
@@ -229,11 +230,12 @@ Result<void> Session::emit(bool final) {
   snap.lost.truncated_stacks = bpf.stack_truncated;
   for (auto& p : snap.processes) {
     for (const auto& w : watched_)
-      if (w.pid == p.pid) p.comm = w.comm;
+      if (w.pid == p.pid && !p.comm) p.comm = w.comm;  // an exit record's name is newer
     if (!p.exited) {
       if (auto comm = attach::read_comm(p.pid)) p.comm = comm;
       p.rss_anon_bytes = attach::read_rss_anon_bytes(p.pid);
       p.cgroup = attach::read_cgroup_memory(p.pid);
+      if (p.cgroup) p.container_id = core::container_id_of(p.cgroup->path);
     }
   }
   snap.time_unix_ns = realtime_ns();

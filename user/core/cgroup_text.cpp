@@ -1,5 +1,6 @@
 #include "cgroup_text.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -101,6 +102,22 @@ std::optional<uint64_t> parse_limit(std::string_view text) {
   const auto v = number(text);
   if (!v || *v >= (uint64_t{1} << 60)) return std::nullopt;  // "max", or v1's PAGE_COUNTER_MAX in bytes
   return v;
+}
+
+std::optional<std::string> container_id_of(std::string_view cgroup_path) {
+  constexpr size_t kIdDigits = 64;
+  std::optional<std::string> found;
+  size_t run = 0;  // hex digits in a row, ending at i
+  for (size_t i = 0; i <= cgroup_path.size(); ++i) {
+    const char c = i < cgroup_path.size() ? cgroup_path[i] : '/';
+    if (std::isxdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c))) {
+      ++run;
+      continue;
+    }
+    if (run == kIdDigits) found = std::string(cgroup_path.substr(i - run, run));  // the innermost wins
+    run = 0;
+  }
+  return found;
 }
 
 }  // namespace memsight::core

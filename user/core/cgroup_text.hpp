@@ -27,4 +27,9 @@ void parse_memory_stat(std::string_view text, bool v2, CgroupMemory& into);
 // A limit file's value: empty for "max" (v2) or the v1 "unlimited" sentinel (close to 2^63).
 std::optional<uint64_t> parse_limit(std::string_view text);
 
+// The container a cgroup path names, when it names one: the 64-hex-digit id that container runtimes
+// put in the innermost component that has one ("/docker/<id>", "/system.slice/docker-<id>.scope",
+// "cri-containerd-<id>.scope", "crio-<id>.scope", "libpod-<id>.scope", kubepods ".../<id>").
+std::optional<std::string> container_id_of(std::string_view cgroup_path);
+
 }  // namespace memsight::core

@@ -20,8 +20,8 @@ size_t fixed_size(uint16_t kind) {
     case MS_REC_FREE:
     case MS_REC_MOVE_BEGIN: return sizeof(ms_free);
     case MS_REC_MOVE_END: return sizeof(ms_move_end);
-    case MS_REC_EXEC:
-    case MS_REC_EXIT: return sizeof(ms_header);
+    case MS_REC_EXEC: return sizeof(ms_header);
+    case MS_REC_EXIT: return sizeof(ms_exit);
     case MS_REC_FORK: return sizeof(ms_fork);
     case MS_REC_ALLOC_FAIL: return sizeof(ms_alloc_fail);
     default: return 0;
@@ -80,7 +80,12 @@ DecodeStatus Decoder::decode(std::span<const std::byte> bytes) {
                                       MS_FIELD(b, ms_move_end, stack_id), MS_FIELD(b, ms_move_end, fn)});
       break;
     case MS_REC_EXEC: sink_.on_exec(h); break;
-    case MS_REC_EXIT: sink_.on_process_exit(h); break;
+    case MS_REC_EXIT: {
+      char comm[sizeof(ms_exit::comm) + 1] = {};
+      std::memcpy(comm, b.data() + offsetof(ms_exit, comm), sizeof(ms_exit::comm));
+      sink_.on_process_exit(ExitRecord{h, comm});
+      break;
+    }
     case MS_REC_FORK: sink_.on_fork(ForkRecord{h, MS_FIELD(b, ms_fork, child_tgid)}); break;
     case MS_REC_ALLOC_FAIL:
       sink_.on_alloc_fail(

@@ -25,7 +25,7 @@ class Pipeline final : public RecordSink {
   }
   void on_fork(const ForkRecord& r) override { tracker_.on_fork(r); }
   void on_alloc_fail(const AllocFailRecord& r) override { tracker_.on_alloc_fail(r); }
-  void on_process_exit(const RecordHeader& h) override { tracker_.on_process_exit(h); }
+  void on_process_exit(const ExitRecord& r) override { tracker_.on_process_exit(r); }
 
  private:
   Tracker& tracker_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 namespace memsight::core {
 
@@ -47,6 +48,11 @@ struct MoveEndRecord {
   uint16_t fn = 0;
 };
 
+struct ExitRecord {
+  RecordHeader h;    // pid: the process that exited
+  std::string comm;  // its command name; empty when unknown
+};
+
 struct ForkRecord {
   RecordHeader h;  // pid: the parent
   uint32_t child = 0;
@@ -77,7 +83,7 @@ class RecordSink {
   // Optional: a sink that does not care about failures ignores them.
   virtual void on_alloc_fail(const AllocFailRecord&) {}
   // Optional: the process's last thread exited (growth mode says so; exact mode watches pidfds).
-  virtual void on_process_exit(const RecordHeader&) {}
+  virtual void on_process_exit(const ExitRecord&) {}
 };
 
 }  // namespace memsight::core

@@ -60,6 +60,7 @@ struct ProcessRow {
   std::optional<std::string> comm;
   std::optional<uint64_t> rss_anon_bytes;
   std::optional<CgroupMemory> cgroup;
+  std::optional<std::string> container_id;  // when the cgroup's path names a container
 };
 
 // Losses, all always present (the JSON contract's `lost`), plus the detail behind them.

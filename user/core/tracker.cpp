@@ -395,6 +395,11 @@ std::vector<uint32_t> Tracker::forget_exited(uint64_t before_ns) {
   return gone;
 }
 
+void Tracker::on_process_exit(const ExitRecord& r) {
+  on_exit(r.h.pid, r.h.time_ns);
+  processes_[r.h.pid].comm = r.comm;
+}
+
 void Tracker::on_exit(uint32_t pid, uint64_t time_ns) {
   ProcessState& p = process(pid, time_ns);
   if (!p.exited_ns) p.exited_ns = time_ns;

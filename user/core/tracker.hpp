@@ -86,7 +86,8 @@ class Tracker final : public RecordSink {
   // The process exited at `time_ns`: it is kept, with what it still held (its leaks), for the final
   // snapshot; it no longer changes.
   void on_exit(uint32_t pid, uint64_t time_ns);
-  void on_process_exit(const RecordHeader& h) override { on_exit(h.pid, h.time_ns); }
+  // The same, told by a record, which also names the process (it is gone from /proc by now).
+  void on_process_exit(const ExitRecord& r) override;
   // Forgets the processes that exited before `before_ns`, with their stacks: a trace of every process
   // on a host sees many short-lived ones come and go. Returns their pids.
   std::vector<uint32_t> forget_exited(uint64_t before_ns);
@@ -156,6 +157,7 @@ class Tracker final : public RecordSink {
     uint64_t unmatched_frees = 0;
     uint64_t first_seen_ns = 0;
     std::optional<uint64_t> exited_ns;
+    std::string comm;  // from its exit record (growth mode); empty: ask /proc
   };
 
   // The parts of a stack's row that need no live-block pass: identity, counts, frames, verdict.

@@ -38,6 +38,7 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
     row.outstanding_allocs = p.outstanding_allocs;
     row.unmatched_frees = p.unmatched_frees;
     row.exited = p.exited_ns.has_value();
+    if (!p.comm.empty()) row.comm = p.comm;
     snap.processes.push_back(row);
   }
   std::sort(snap.processes.begin(), snap.processes.end(),

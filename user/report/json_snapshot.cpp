@@ -52,7 +52,10 @@ std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta) {
                              {"comm", or_null(p.comm)},
                              {"outstanding_bytes", p.outstanding_bytes},
                              {"outstanding_allocs", p.outstanding_allocs},
-                             {"rss_anon_bytes", or_null(p.rss_anon_bytes)}});
+                             {"rss_anon_bytes", or_null(p.rss_anon_bytes)},
+                             // additions to memsight.snapshot/1: the process's labels
+                             {"cgroup", p.cgroup ? Json(p.cgroup->path) : Json(nullptr)},
+                             {"container_id", or_null(p.container_id)}});
   Json stacks = Json::array();
   for (const auto& row : snap.stacks) stacks.push_back(stack_json(row));
   Json doc{{"schema", "memsight.snapshot/1"},

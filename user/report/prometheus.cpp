@@ -1,8 +1,8 @@
 // The Prometheus text exposition format 0.0.4: for each metric family "# HELP", "# TYPE", then one
 // `name{label="value",...} number` line per series. Families with no series are left out.
 //
-//   memsight_process_outstanding_bytes / _allocs {pid,comm}   gauge, from the tracker
-//   memsight_process_rss_anon_bytes {pid,comm}                 gauge, when known
+//   memsight_process_outstanding_bytes / _allocs {pid,comm,cgroup,container_id}   gauge, from the tracker
+//   memsight_process_rss_anon_bytes {pid,comm,cgroup,container_id}                 gauge, when known
 //   memsight_cgroup_usage_bytes / _limit_bytes {cgroup}        gauge, when known (limit: when limited)
 //   memsight_stack_outstanding_bytes {pid,stack,leaf,verdict}  gauge, the top N stacks only
 //   memsight_stacks {verdict}                                  gauge, every verdict, 0 included
@@ -77,7 +77,10 @@ void one(std::string& out, std::string_view name, std::string_view type, std::st
 void render_processes(std::string& out, const core::Snapshot& snap) {
   std::vector<Series> bytes, allocs, rss;
   for (const auto& p : snap.processes) {
-    const Labels labels{{"pid", std::to_string(p.pid)}, {"comm", p.comm.value_or("")}};
+    const Labels labels{{"pid", std::to_string(p.pid)},
+                        {"comm", p.comm.value_or("")},
+                        {"cgroup", p.cgroup ? p.cgroup->path : ""},
+                        {"container_id", p.container_id.value_or("")}};
     bytes.push_back({labels, std::to_string(p.outstanding_bytes)});
     allocs.push_back({labels, std::to_string(p.outstanding_allocs)});
     if (p.rss_anon_bytes) rss.push_back({labels, std::to_string(*p.rss_anon_bytes)});
