@@ -196,6 +196,47 @@ def record(case_name, workdir, seed=None, limit_mib=None):
     return run
 
 
+def _until_line(stream, marker, timeout_s, what):
+    """Lines of a pipe until one contains `marker` (memsight's notes may come first)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        line = harness.read_line(stream, max(deadline - time.monotonic(), 0.1), what)
+        if marker in line:
+            return line
+
+
+def record_host_wide(case_name, workdir, seed=None, limit_mib=None):
+    """The case's workload started on its own, never named to memsight, while `memsight record --all`
+    (growth mode) watches the whole host: the victim's history is growth mode's alone."""
+    case = CASES[case_name]
+    run = Run(case_name, limit_mib or random.randint(*case.limit_mib), seed or random.randrange(1, 1 << 32))
+    argv = [SCENARIO, "--scenario", case.scenario, "--limit-mib", str(run.limit_mib), "--seed", str(run.seed)]
+    db = os.path.join(workdir, f"all-{case_name}-{run.seed}.db")
+    cgroup = MemoryCgroup(run.limit_mib << 20)
+    run.cgroup_path = cgroup.path
+    proc = subprocess.Popen([harness.MEMSIGHT, "record", "--all", "--db", db], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _until_line(proc.stderr, "growth mode on every process", 60, "memsight record --all to attach")
+        start = time.monotonic()
+        work = subprocess.run([*case.wrap, *argv, "--join-cgroup", cgroup.dir], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, text=True, timeout=RECORD_TIMEOUT_S)
+        run.lines, run.seconds = work.stdout.splitlines(), time.monotonic() - start
+        run.oom_kills = int(cgroup.oom_kills())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        run.record_code, run.record_err = proc.returncode, err
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        _kill_members(cgroup)
+        cgroup.remove()
+        _remove_spool(run.pid, run.child)
+    run.episodes = explain(db)
+    return run
+
+
 def _names(episode, function):
     if function in (episode.get("summary") or ""):
         return True
