@@ -19,11 +19,14 @@
  * usually stays in the per-CPU part, so the shared count's jump tells the two apart.
  */
 #include "alloc_trace.bpf.h"
+#include "memcg.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load. */
 const volatile __u8 trace_all = 0;  /* every process (--all), else those in `targets` */
+const volatile __u64 cgroup_id = 0; /* --cgroup: the processes of this memory cgroup (directory inode) */
+const volatile __u32 cgroup_level = 0; /* and below it; its depth in the hierarchy (the root is 0) */
 const volatile __u32 self_tgid = 0; /* memsight itself is never traced */
 /* Sampling (--sample-bytes): a fault that made a 4 KiB page resident is recorded when a random u32 falls
  * below take_page, a 2 MiB one below take_huge (each p * 2^32, p = 1 - exp(-size / mean gap): a Poisson
@@ -63,16 +66,23 @@ struct {
 	__type(value, struct fault);
 } faults SEC(".maps");
 
-static __always_inline int traced_tgid(__u32 tgid)
+/* Whether `task` (the current task, or the one an exec/exit tracepoint names) is traced. */
+static __always_inline int traced_task(struct task_struct *task)
 {
+	__u32 tgid = task->tgid; /* map keys must be on the BPF stack */
+
 	if (tgid == self_tgid)
 		return 0;
-	return trace_all || bpf_map_lookup_elem(&targets, &tgid);
+	if (trace_all)
+		return 1;
+	if (cgroup_id)
+		return memcg_within(task, cgroup_id, cgroup_level);
+	return bpf_map_lookup_elem(&targets, &tgid) != 0;
 }
 
 static __always_inline int traced(void)
 {
-	return traced_tgid(bpf_get_current_pid_tgid() >> 32);
+	return traced_task(bpf_get_current_task_btf());
 }
 
 static __always_inline __s64 anon_count(struct mm_struct *mm)
@@ -248,7 +258,7 @@ int BPF_PROG(ms_growth_exec, struct task_struct *p, pid_t old_pid, struct linux_
 {
 	struct ms_header h;
 
-	if (!traced_tgid(p->tgid))
+	if (!traced_task(p))
 		return 0;
 	fill_header(&h, MS_REC_EXEC, sizeof(h));
 	emit_now(&h, sizeof(h)); /* its maps must be read again while it runs */
@@ -262,7 +272,7 @@ int BPF_PROG(ms_growth_fork, struct task_struct *parent, struct task_struct *chi
 	__u32 tgid = child->tgid, parent_tgid = parent->tgid; /* map keys must be on the BPF stack */
 	__u8 one = 1;
 
-	if (trace_all || tgid == parent_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
+	if (trace_all || cgroup_id || tgid == parent_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
 		return 0;
 	if (bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY))
 		count(MS_CNT_INFLIGHT_FULL);
@@ -275,12 +285,12 @@ int BPF_PROG(ms_growth_exit, struct task_struct *p, bool group_dead)
 	struct ms_exit r = {};
 	__u32 tgid = p->tgid;
 
-	if (!group_dead || !traced_tgid(tgid))
+	if (!group_dead || !traced_task(p))
 		return 0;
 	fill_header(&r.h, MS_REC_EXIT, sizeof(r));
 	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
 	emit(&r, sizeof(r));
-	if (!trace_all)
+	if (!trace_all && !cgroup_id)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;
 }

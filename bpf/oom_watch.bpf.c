@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "memcg.bpf.h"
 #include "memsight/abi.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -55,23 +56,6 @@ static __always_inline void count(__u32 which)
 
 	if (c)
 		*c += 1;
-}
-
-/* The inode of the task's memory cgroup directory (kernfs_node id), 0 when unknown. The memory
- * controller's subsystem id depends on the kernel's configuration: read it through CO-RE. */
-static __always_inline __u64 memcg_id_of(struct task_struct *task)
-{
-	struct cgroup_subsys_state *css = 0;
-	struct css_set *cgroups;
-	int id;
-
-	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
-		return 0;
-	id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-	cgroups = BPF_CORE_READ(task, cgroups);
-	if (!cgroups || bpf_core_read(&css, sizeof(css), &cgroups->subsys[id]) || !css)
-		return 0;
-	return BPF_CORE_READ(css, cgroup, kn, id);
 }
 
 /* A percpu_counter's shared count: per-CPU deltas not yet folded in are missing, as in the kernel's

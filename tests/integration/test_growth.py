@@ -7,6 +7,7 @@ import unittest
 
 import harness
 from harness import Tracer, Workload, by_caller
+from test_oom_capture import MemoryCgroup
 
 MIB = 1 << 20
 LEAKS = 40  # blocks of 1 MiB, each touched in full by memset
@@ -100,6 +101,58 @@ class GrowthMode(unittest.TestCase):
         # The workload without --sync exits after its work: its leak is still charged at the end.
         truth = {"leak_block_bytes": LEAKS * MIB, "page_size": 4096}
         self.check_leak_and_churn(final, pid, truth, sample_bytes=1)
+
+    def test_cgroup_selects_its_processes_joining_later_too(self):
+        cgroup = MemoryCgroup(1 << 30)
+        inside = outside = None
+        tracer = Tracer("--cgroup", cgroup.path, "--mode", "growth", interval="0.5")
+        try:
+            tracer.next_snapshot()
+            inside, outside = Workload(*WORK), Workload(*WORK)
+            cgroup.add(inside.pid)  # after memsight started: it joins later
+            truth = inside.go()
+            outside.go()
+            snap = settled(tracer, inside.pid)
+            self.check_leak_and_churn(snap, inside.pid, truth, sample_bytes=64 << 10)
+            self.assertNotIn(outside.pid, [p["pid"] for p in snap["processes"]], "a process outside the cgroup")
+            self.assertEqual(inside.finish(), 0)
+            self.assertEqual(outside.finish(), 0)
+            tracer.proc.send_signal(signal.SIGINT)
+            code, _, err = tracer.finish()
+            self.assertEqual(code, 0, err)
+        finally:
+            for work in (inside, outside):
+                if work:
+                    work.kill()
+            tracer.kill()
+            cgroup.remove()
+
+
+class ExactCgroup(unittest.TestCase):
+    def test_exact_mode_attaches_to_the_processes_of_a_cgroup(self):
+        cgroup = MemoryCgroup(1 << 30)
+        work = Workload("--leak", "300", "--leak-size", "1000")
+        tracer = None
+        try:
+            cgroup.add(work.pid)
+            tracer = Tracer("--cgroup", cgroup.path)
+            tracer.next_snapshot()  # attached
+            truth = work.go()
+            self.assertEqual(work.finish(), 0)
+            code, snaps, err = tracer.finish()
+            self.assertEqual(code, 0, err)
+            self.assertEqual(snaps[-1]["mode"], "exact")
+            self.assertEqual(by_caller(snaps[-1], work.pid)["leak_block"]["bytes"], truth["leak_block_bytes"])
+        finally:
+            work.kill()
+            if tracer:
+                tracer.kill()
+            cgroup.remove()
+
+    def test_a_cgroup_that_does_not_exist_is_exit_4(self):
+        done = harness.run_memsight("trace", "--cgroup", "/memsight-no-such-cgroup", "--duration", "1")
+        self.assertEqual(done.returncode, 4, done.stderr)
+        self.assertIn("no memory cgroup", done.stderr)
 
 
 if __name__ == "__main__":

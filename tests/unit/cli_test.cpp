@@ -86,6 +86,8 @@ TEST_CASE("usage errors exit 2 and say what to do") {
            {"trace", "-p", "1", "--mode", "fast"},
            {"trace", "--all", "--mode", "exact"},
            {"trace", "--all", "-p", "1"},
+           {"trace", "--cgroup", "/a", "-p", "1"},
+           {"trace", "--cgroup", "/a", "--all"},
            {"trace", "-p", "1", "--sample-bytes", "4096"},
            {"frobnicate"},
            {}}) {
@@ -107,6 +109,10 @@ TEST_CASE("trace --all means growth mode; --mode growth works on named targets t
   REQUIRE(named);
   CHECK_FALSE(named->record.session.all);
   CHECK(named->record.session.growth);
+  auto cgroup = parse({"trace", "--cgroup", "/system.slice/app.service"});
+  REQUIRE(cgroup);
+  CHECK(cgroup->trace.session.cgroup == std::optional<std::string>("/system.slice/app.service"));
+  CHECK_FALSE(cgroup->trace.session.growth);  // named processes: exact unless told
   auto exact = parse({"trace", "-p", "7"});
   REQUIRE(exact);
   CHECK_FALSE(exact->trace.session.growth);

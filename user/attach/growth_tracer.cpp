@@ -53,6 +53,8 @@ Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& op
   std::unique_ptr<GrowthTracer> tracer(new GrowthTracer(skel));
   skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
   skel->rodata->trace_all = options.all ? 1 : 0;
+  skel->rodata->cgroup_id = options.cgroup_id;
+  skel->rodata->cgroup_level = options.cgroup_level;
   skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
   if (options.sample_bytes) {
     skel->rodata->take_page = take_below(4096, options.sample_bytes);

@@ -20,6 +20,8 @@ namespace memsight::attach {
 
 struct GrowthOptions {
   bool all = false;                // every process on the host but memsight; else add_target() names them
+  uint64_t cgroup_id = 0;          // or: the processes of this memory cgroup (directory inode) and below
+  uint32_t cgroup_level = 0;       // its depth in the hierarchy
   uint32_t ring_bytes = 32u << 20;  // as TracerOptions
   uint32_t wake_bytes = 4u << 20;
   uint32_t stack_cache = 65536;

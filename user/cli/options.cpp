@@ -73,6 +73,10 @@ struct Unavailable {
 void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
   app.add_option("-p,--pid", o.pids, "process id(s) to attach to; repeatable, or comma separated")->delimiter(',');
   app.add_flag("--all", later.all, "every process on the host but memsight (growth mode)");
+  app.add_option("--cgroup", o.cgroup,
+                 "the processes of a memory cgroup and of the cgroups below it: a directory under the memory "
+                 "hierarchy's mount, or its path as /proc/PID/cgroup writes it. Exact mode: those there at "
+                 "the start, and their children; growth mode: every process there, joining later too");
   app.add_option("--interval", o.interval_s, "seconds between snapshots")->capture_default_str()
       ->check(CLI::Range(0.05, 86400.0));
   app.add_option("--duration", o.duration_s,
@@ -105,10 +109,11 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
 }
 
 Result<void> check_session(SessionOptions& o, const Unavailable& later, const char* name) {
-  const int targets = !o.pids.empty() + later.all + !o.command.empty();
+  const int targets = !o.pids.empty() + later.all + !o.command.empty() + o.cgroup.has_value();
   if (targets != 1)
     return fail(ExitCode::kUsage,
-                fmt::format("{} needs one TARGET: -p PID[,PID...], --all, or -- COMMAND [ARGS...]", name));
+                fmt::format("{} needs one TARGET: -p PID[,PID...], --all, --cgroup PATH, or -- COMMAND [ARGS...]",
+                            name));
   o.all = later.all;
   o.growth = later.mode == "growth" || (later.all && later.mode.empty());
   if (o.all && !o.growth)

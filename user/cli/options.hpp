@@ -16,6 +16,7 @@ struct SessionOptions {
   std::vector<uint32_t> pids;        // -p, repeatable, comma lists
   std::vector<std::string> command;  // -- COMMAND ARGS
   bool all = false;                  // --all: every process on the host
+  std::optional<std::string> cgroup; // --cgroup PATH: the processes of a memory cgroup and below it
   bool growth = false;               // --mode growth (the default of --all): resident growth, no allocator probes
   double interval_s = 5.0;
   std::optional<double> duration_s;  // unset: until Ctrl-C or every target exited

@@ -89,6 +89,11 @@ Result<void> Session::start() {
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
 
+  if (options_.cgroup) {
+    auto target = attach::find_cgroup(*options_.cgroup);
+    if (!target) return tl::unexpected(target.error());
+    cgroup_ = std::move(*target);
+  }
   if (auto opened = open_tracer(); !opened) return opened;
   for (const auto& note : events_->notes()) fmt::print(stderr, "memsight: note: {}\n", note);
   if (const std::string note = symbolize::root_resolution_note(); !note.empty())
@@ -106,13 +111,36 @@ Result<void> Session::start() {
     fmt::print(stderr, "memsight: growth mode on every process of the host but memsight\n");
     return {};
   }
-  return options_.command.empty() ? attach_pids() : launch_command();
+  if (cgroup_) return attach_cgroup();
+  return options_.command.empty() ? attach_pids(options_.pids, false) : launch_command();
+}
+
+bool Session::open_ended() const { return options_.all || (cgroup_ && options_.growth); }
+
+Result<void> Session::attach_cgroup() {
+  const std::vector<uint32_t> pids = attach::cgroup_pids(*cgroup_);
+  if (options_.growth) {
+    fmt::print(stderr, "memsight: growth mode on memory cgroup {} ({} processes now, and those that join)\n",
+               cgroup_->path, pids.size());
+    return {};
+  }
+  if (pids.empty())
+    return fail(ExitCode::kTargetMissing,
+                fmt::format("memory cgroup {} has no process to attach to; --mode growth also takes the processes "
+                            "that join it later",
+                            cgroup_->path));
+  fmt::print(stderr, "memsight: memory cgroup {}: {} processes\n", cgroup_->path, pids.size());
+  return attach_pids(pids, /*tolerate_gone=*/true);
 }
 
 Result<void> Session::open_tracer() {
   if (options_.growth) {
     attach::GrowthOptions growth;
     growth.all = options_.all;
+    if (cgroup_) {
+      growth.cgroup_id = cgroup_->id;
+      growth.cgroup_level = cgroup_->level;
+    }
     growth.sample_bytes = fault_sample_bytes(options_);
     if (options_.ring_bytes) growth.ring_bytes = *options_.ring_bytes;
     auto tracer = attach::GrowthTracer::open(growth, decoder_);
@@ -152,8 +180,9 @@ Result<void> Session::attach_modules(uint32_t pid, const std::vector<attach::All
   return {};
 }
 
-Result<void> Session::attach_pids() {
-  for (uint32_t given : options_.pids) {
+// tolerate_gone: a process that exits before memsight attaches is skipped (a cgroup's), not an error.
+Result<void> Session::attach_pids(const std::vector<uint32_t>& pids, bool tolerate_gone) {
+  for (uint32_t given : pids) {
     if (options_.growth) {
       const auto comm = attach::read_comm(given);
       if (!comm) return fail(ExitCode::kTargetMissing, fmt::format("no process {}: is it running?", given));
@@ -163,6 +192,10 @@ Result<void> Session::attach_pids() {
       continue;
     }
     auto target = attach::find_target(given);
+    if (!target && tolerate_gone && target.error().code == ExitCode::kTargetMissing) {
+      fmt::print(stderr, "memsight: note: pid {} not traced: {}\n", given, target.error().message);
+      continue;
+    }
     if (!target) return tl::unexpected(target.error());
     if (target->note) fmt::print(stderr, "memsight: note: {}\n", *target->note);
     const uint32_t pid = target->pid;
@@ -219,7 +252,7 @@ bool Session::reap_exits() {
     }
     all_gone = all_gone && w.exited;
   }
-  return all_gone && !options_.all;  // --all runs until Ctrl-C or --duration
+  return all_gone && !open_ended();
 }
 
 Result<void> Session::emit(bool final) {
@@ -389,7 +422,7 @@ Result<void> Session::run() {
     if (monotonic_ns() >= next) {
       if (auto ok = emit(false); !ok) return ok;
       next += interval;
-      if (options_.all) forget_exited();
+      if (open_ended()) forget_exited();
     }
   }
   if (auto ok = finish_episodes(); !ok) return ok;

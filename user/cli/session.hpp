@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attach/alloc_tracer.hpp"
+#include "attach/cgroup_target.hpp"
 #include "attach/growth_tracer.hpp"
 #include "attach/launcher.hpp"
 #include "attach/oom_watcher.hpp"
@@ -63,7 +64,9 @@ class Session {
   Result<void> open_tracer();
   Result<void> attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules);
   Result<void> attach_growth(uint32_t pid);
-  Result<void> attach_pids();
+  Result<void> attach_pids(const std::vector<uint32_t>& pids, bool tolerate_gone);
+  Result<void> attach_cgroup();
+  bool open_ended() const;  // runs until Ctrl-C or --duration: no target list to outlive
   Result<void> launch_command();
   void watch(uint32_t pid, const std::string& comm);
   bool reap_exits();  // true when every target has exited
@@ -87,6 +90,7 @@ class Session {
   std::unique_ptr<attach::AllocTracer> tracer_;    // exact mode
   std::unique_ptr<attach::GrowthTracer> growth_;   // growth mode
   attach::EventSource* events_ = nullptr;          // whichever of the two runs
+  std::optional<attach::CgroupTarget> cgroup_;     // --cgroup
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;
