@@ -1,7 +1,8 @@
 // The tracker: exact outstanding memory per call stack, per process, from decoded records.
 //
 //   records ─► Tracker ─┬─ processes_: pid ─► ProcessState
-//                       │                     ├─ blocks:   address ─► Block {size, stack, born}   (heap)
+//                       │                     ├─ blocks:   address ─► Block {size, stack, born}   (heap,
+//                       │                     │            a flat BlockTable: block_table.hpp)
 //                       │                     ├─ mappings: MappingSet of [start,end) ranges        (mmap)
 //                       │                     ├─ pending:  tid ─► the old side of a realloc/mremap
 //                       │                     └─ orphans:  frees that came before their block's birth
@@ -22,6 +23,7 @@
 // Pure: no I/O, no clock; time comes from the records and from the caller.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "alloc_failure.hpp"
+#include "block_table.hpp"
 #include "mapping_set.hpp"
 #include "oom_history.hpp"
 #include "stack_history.hpp"
@@ -41,7 +44,7 @@ namespace memsight::core {
 struct TrackerConfig {
   uint64_t page_size = 4096;             // mmap lengths are rounded up to it, as the kernel does
   size_t orphan_frees_per_process = 4096;  // unmatched frees remembered in case their birth arrives late
-  // Live heap blocks and mappings tracked at once, all processes together (0: unlimited). About 60
+  // Live heap blocks and mappings tracked at once, all processes together (0: unlimited). 40 to 60
   // bytes of tracker memory each (docs/reliability.md): the default holds ~0.5 GiB. Births past it are
   // refused and counted. A failed realloc/mremap's revival and a munmap that splits a range are never
   // refused, so the count may pass the cap by the calls in flight.
@@ -66,6 +69,8 @@ struct TrackerCounters {
 class Tracker final : public RecordSink {
  public:
   explicit Tracker(TrackerConfig config = {}) : config_(config) {}
+  Tracker(const Tracker&) = delete;  // it points into its own process map
+  Tracker& operator=(const Tracker&) = delete;
 
   void on_stack(const StackRecord& r) override;
   void on_alloc(const AllocRecord& r) override;
@@ -138,7 +143,7 @@ class Tracker final : public RecordSink {
     std::vector<MappingSet::Removal> pieces;  // mremap: what left the mappings
   };
   struct ProcessState {
-    std::unordered_map<uint64_t, Block> blocks;  // key: address
+    BlockTable<Block> blocks;  // key: address
     MappingSet mappings;
     std::unordered_map<uint32_t, PendingMove> pending;  // key: tid
     std::unordered_map<uint64_t, uint64_t> orphans;     // address -> time of a free nothing matched
@@ -157,6 +162,7 @@ class Tracker final : public RecordSink {
   uint64_t charge_key(uint32_t pid, uint64_t stack_id);
   std::optional<std::pair<uint64_t, uint64_t>> page_range(uint64_t address, uint64_t length);
   StackState& stack(uint32_t pid, uint64_t key, ProcessState& p, uint64_t time_ns);
+  StackState* find_stack(uint64_t id);
   void map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
                  uint64_t time_ns);
   void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
@@ -176,7 +182,14 @@ class Tracker final : public RecordSink {
   uint64_t live_ = 0;  // heap blocks + mapping pieces of every process
   EpochClock clock_;
   std::unordered_map<uint32_t, ProcessState> processes_;
+  uint32_t last_pid_ = 0;                  // the process process() returned last...
+  ProcessState* last_process_ = nullptr;   // ...and its state (an element of processes_)
   std::unordered_map<uint64_t, StackState> stacks_;
+  struct StackMemo {
+    uint64_t id = 0;
+    StackState* state = nullptr;  // an element of stacks_; nullptr: empty
+  };
+  std::array<StackMemo, 1024> stack_memo_{};  // see find_stack; 16 KiB, cache-resident
   FailureQueue failures_;
   std::vector<uint32_t> forks_;  // until take_forks()
 };
