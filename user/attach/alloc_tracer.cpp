@@ -13,6 +13,7 @@
 #include "attach/libbpf_log.hpp"
 #include "attach/percpu_counters.hpp"
 #include "attach/probe_site.hpp"
+#include "core/sampler.hpp"
 #include "memsight/abi.h"
 
 namespace memsight::attach {
@@ -74,6 +75,14 @@ Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& opti
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
+  if (options.sample_bytes) {
+    skel->rodata->sample_bytes = options.sample_bytes;
+    const std::vector<uint64_t> gaps = core::gap_quantiles(options.sample_bytes);
+    std::copy(gaps.begin(), gaps.end(), skel->rodata->gap_quantiles);
+    bpf_map__set_max_entries(skel->maps.sampled, options.sampled_blocks);
+  } else {
+    bpf_map__set_max_entries(skel->maps.sampled, 1);  // unused
+  }
   if (int err = alloc_trace__load(skel)) return tl::unexpected(libbpf_error("cannot load the BPF programs", err));
   if (auto started = tracer->start_ring(); !started) return tl::unexpected(started.error());
   tracer->attach_process_events();
@@ -160,10 +169,24 @@ Result<int> AllocTracer::drain() {
   return n > 0 ? n : 0;
 }
 
+void AllocTracer::forget_process(uint32_t pid) {
+  if (!skel_->rodata->sample_bytes) return;
+  using Key = ms_sampled_key;
+  const int fd = bpf_map__fd(skel_->maps.sampled);
+  std::vector<Key> gone;
+  Key key{}, next{};
+  for (bool first = true; bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0; first = false) {
+    if (next.tgid == pid) gone.push_back(next);
+    key = next;
+  }
+  for (const Key& k : gone) bpf_map_delete_elem(fd, &k);  // ENOENT: a free got there first
+}
+
 BpfLosses AllocTracer::losses() const {
   const auto sums = sum_percpu_counters(skel_->maps.counters, MS_CNT_COUNT);
   return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
-                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED]};
+                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED],
+                   sums[MS_CNT_SAMPLED_FULL], sums[MS_CNT_NO_SAMPLER]};
 }
 
 }  // namespace memsight::attach

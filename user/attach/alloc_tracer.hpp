@@ -24,6 +24,9 @@ struct TracerOptions {
                                        // ring: a smaller ring wakes it sooner); else it drains on a timer
   uint32_t max_threads = 16384;        // calls in flight at once (one per thread inside an allocator)
   uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
+  uint64_t sample_bytes = 0;           // --sample-bytes: mean bytes between sample points; 0: every call
+  uint32_t sampled_blocks = 1u << 20;  // taken blocks alive at once, all targets (sampling only); more are
+                                       // counted in BpfLosses::sampled_full
 };
 
 // BPF-side losses (abi.h MS_CNT_*), summed over CPUs.
@@ -34,6 +37,10 @@ struct BpfLosses {
   uint64_t inflight_stale = 0;
   uint64_t nested = 0;
   uint64_t stack_failed = 0;
+  uint64_t sampled_full = 0;  // taken blocks not recorded: the table of taken blocks was full
+  uint64_t no_sampler = 0;    // calls not recorded: a thread's sampler state could not be made
+  // Records the probes could not write, or calls they could not record: the snapshot's lost.events.
+  uint64_t unrecorded() const { return ringbuf_full + inflight_full + sampled_full + no_sampler; }
 };
 
 class AllocTracer {
@@ -49,6 +56,10 @@ class AllocTracer {
   // Drains everything waiting without blocking.
   Result<int> drain();
   BpfLosses losses() const;
+  // --sample-bytes: drops an exited process's entries from the BPF table of sampled blocks, which
+  // would otherwise fill it over a long trace (and could match the frees of a later process with its
+  // pid). O(table size) system calls: once per exit.
+  void forget_process(uint32_t pid);
   // Notes from start-up (exec/fork tracepoints that did not attach).
   const std::vector<std::string>& notes() const { return notes_; }
 

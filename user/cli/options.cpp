@@ -64,10 +64,9 @@ constexpr const char* kExplainHelp =
     "  memsight explain --db app.db --episode 2 --json\n"
     "  memsight explain --db app.db --pid 48213";
 
-// The options trace and record share; `mode`, `sample` and `all` are checked after parsing.
+// The options trace and record share; `mode` and `all` are checked after parsing.
 struct Unavailable {
   std::string mode = "exact";
-  std::optional<uint64_t> sample;
   bool all = false;
 };
 
@@ -84,7 +83,11 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
       ->check(CLI::Range(0.0, 1e9));
   app.add_option("--mode", later.mode, "exact: every allocation (growth mode is not available yet)")
       ->check(CLI::IsMember({"exact", "growth"}))->capture_default_str();
-  app.add_option("--sample-bytes", later.sample, "sample allocations by bytes (not available yet)");
+  app.add_option("--sample-bytes", o.sample_bytes,
+                 "record about one allocation per N bytes allocated (Poisson sampling by bytes; blocks of at "
+                 "least N always): much cheaper, and totals become unbiased estimates. Takes 64KiB, 1MiB, ...")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{1}, core::kMaxSampleBytes));
   app.add_option("--max-blocks", o.max_blocks,
                  fmt::format("live blocks tracked at once, all targets together (0: no cap; default {}); "
                              "allocations past it are counted in lost.refused_blocks, not tracked",
@@ -106,7 +109,6 @@ Result<void> check_session(const SessionOptions& o, const Unavailable& later, co
   if (later.all || later.mode == "growth")
     return fail(ExitCode::kUsage, "--all and --mode growth are not available yet: trace named processes with "
                                   "-p PID or -- COMMAND");
-  if (later.sample) return fail(ExitCode::kUsage, "--sample-bytes is not available yet: exact mode traces every call");
   for (uint32_t pid : o.pids)
     if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
   if (const auto ring = o.ring_bytes) {

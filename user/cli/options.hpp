@@ -21,6 +21,7 @@ struct SessionOptions {
   double min_age_s = 0;
   bool watch_oom = false;  // watch OOM kills host-wide and explain them (record)
   std::optional<uint64_t> max_blocks;  // --max-blocks: live blocks tracked at once (0: no cap); unset: the tracker's default
+  std::optional<uint64_t> sample_bytes;  // --sample-bytes: mean bytes between sample points; unset: exact
   std::optional<uint32_t> ring_bytes;  // --ring-bytes: the BPF ring buffer's size (a power of two, at least a
                                        // page); unset: the tracer's default
 };

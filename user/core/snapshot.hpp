@@ -76,6 +76,9 @@ struct Snapshot {
   std::vector<ProcessRow> processes;
   std::vector<StackRow> stacks;
   LostCounts lost;
+  // --sample-bytes: the mean gap between sample points, bytes; then every byte and allocation count is
+  // an estimate (sampler.hpp). Empty: exact.
+  std::optional<uint64_t> sample_bytes;
 };
 
 }  // namespace memsight::core

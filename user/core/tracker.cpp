@@ -124,23 +124,29 @@ void Tracker::sample(uint64_t now_ns) {
   }
 }
 
+SampleWeight Tracker::weigh(uint64_t address, uint64_t size) const {
+  return config_.sample_bytes ? sample_weight(address, size, config_.sample_bytes) : SampleWeight{size, 1};
+}
+
 void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
-  s.outstanding_bytes += b.size;
-  s.outstanding_allocs += 1;
-  p.outstanding_bytes += b.size;
-  p.outstanding_allocs += 1;
+  const SampleWeight w = weigh(address, b.size);
+  s.outstanding_bytes += w.bytes;
+  s.outstanding_allocs += w.allocs;
+  p.outstanding_bytes += w.bytes;
+  p.outstanding_allocs += w.allocs;
   if (p.blocks.insert_or_assign(address, b)) ++live_;
 }
 
-void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
+void Tracker::drop_block(ProcessState& p, uint64_t address, const Block& b, bool count_free) {
+  const SampleWeight w = weigh(address, b.size);
   if (StackState* s = find_stack(b.stack_id)) {
-    s->outstanding_bytes -= b.size;
-    s->outstanding_allocs -= 1;
-    s->history.on_death(clock_, b.born_ns, b.size);
-    if (count_free) s->frees += 1;
+    s->outstanding_bytes -= w.bytes;
+    s->outstanding_allocs -= w.allocs;
+    s->history.on_death(clock_, b.born_ns, w.bytes);
+    if (count_free) s->frees += w.allocs;
   }
-  p.outstanding_bytes -= b.size;
-  p.outstanding_allocs -= 1;
+  p.outstanding_bytes -= w.bytes;
+  p.outstanding_allocs -= w.allocs;
   --live_;  // the caller erases the block
 }
 
@@ -153,11 +159,12 @@ void Tracker::on_alloc(const AllocRecord& r) {
   }
   const uint64_t id = charge_key(r.h.pid, r.stack_id);
   // The stack is charged once the birth is known to be tracked: a refused one is charged to nothing.
+  const SampleWeight w = weigh(r.address, r.size);
   const auto charge = [&]() -> StackState& {
     StackState& s = stack(r.h.pid, id, p, r.h.time_ns);
     if (s.frames.empty()) ++counters_.unknown_stack_allocs;
-    s.allocated_bytes += r.size;
-    s.allocs += 1;
+    s.allocated_bytes += w.bytes;
+    s.allocs += w.allocs;
     return s;
   };
   if (auto o = p.orphans.empty() ? p.orphans.end() : p.orphans.find(r.address); o != p.orphans.end()) {
@@ -165,23 +172,23 @@ void Tracker::on_alloc(const AllocRecord& r) {
     p.orphans.erase(o);
     if (freed_already) {  // its free came first: the block is born dead (and takes no room)
       StackState& s = charge();
-      note_birth(s, r.h.time_ns, r.size);
-      s.history.on_death(clock_, r.h.time_ns, r.size);
+      note_birth(s, r.h.time_ns, w.bytes);
+      s.history.on_death(clock_, r.h.time_ns, w.bytes);
       ++counters_.late_births;
       --counters_.unmatched_frees;
       --p.unmatched_frees;
-      s.frees += 1;
+      s.frees += w.allocs;
       return;
     }
   }
   if (auto* old = p.blocks.find(r.address)) {
     ++counters_.replaced_blocks;  // its free never arrived
-    drop_block(p, old->value, true);
+    drop_block(p, r.address, old->value, true);
     p.blocks.erase_found(old);
   }
   if (!admit(r.size)) return;
   StackState& s = charge();
-  note_birth(s, r.h.time_ns, r.size);
+  note_birth(s, r.h.time_ns, w.bytes);
   add_block(p, s, r.address, Block{r.size, id, r.h.time_ns});
 }
 
@@ -214,7 +221,7 @@ void Tracker::free_block(ProcessState& p, uint64_t address, uint64_t time_ns, Pe
     into->address = address;
     into->block = it->value;
   }
-  drop_block(p, it->value, true);
+  drop_block(p, address, it->value, true);
   p.blocks.erase_found(it);
 }
 
@@ -259,12 +266,13 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
   } else if (old.had_block && r.size != 0) {
     if (auto* taken = p.blocks.find(old.address)) {
       ++counters_.replaced_blocks;  // records say another birth took the address: lost or garbled ones
-      drop_block(p, taken->value, true);
+      drop_block(p, old.address, taken->value, true);
       p.blocks.erase_found(taken);
     }
     StackState& s = stack(r.h.pid, old.block.stack_id, p, r.h.time_ns);
-    s.frees -= 1;
-    s.history.on_revival(clock_, old.block.born_ns, old.block.size);
+    const SampleWeight w = weigh(old.address, old.block.size);
+    s.frees -= w.allocs;
+    s.history.on_revival(clock_, old.block.born_ns, w.bytes);
     add_block(p, s, old.address, old.block);
   }
 }

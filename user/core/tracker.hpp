@@ -37,6 +37,7 @@
 #include "oom_history.hpp"
 #include "stack_history.hpp"
 #include "records.hpp"
+#include "sampler.hpp"
 #include "snapshot.hpp"
 
 namespace memsight::core {
@@ -49,6 +50,10 @@ struct TrackerConfig {
   // refused and counted. A failed realloc/mremap's revival and a munmap that splits a range are never
   // refused, so the count may pass the cap by the calls in flight.
   uint64_t max_live_blocks = uint64_t{8} << 20;
+  // --sample-bytes: the mean gap between sample points, bytes; 0: every allocation is recorded. Heap
+  // blocks then count for the blocks and bytes they stand for (sampler.hpp), so every byte and
+  // allocation total is an estimate; mappings (mmap) are always recorded and count as themselves.
+  uint64_t sample_bytes = 0;
 };
 
 // What the tracker saw that it could not match: shown in every report, never dropped silently.
@@ -166,7 +171,9 @@ class Tracker final : public RecordSink {
   void map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
                  uint64_t time_ns);
   void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
-  void drop_block(ProcessState& p, const Block& b, bool count_free);
+  void drop_block(ProcessState& p, uint64_t address, const Block& b, bool count_free);
+  // What a heap block counts for: itself, or under --sample-bytes what it stands for (sampler.hpp).
+  SampleWeight weigh(uint64_t address, uint64_t size) const;
   void add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece);
   std::vector<MappingSet::Removal> unmap(ProcessState& p, uint64_t start, uint64_t length);
   void restore_mapping(ProcessState& p, const MappingSet::Removal& r);

@@ -60,6 +60,7 @@ std::string render_json(const core::Snapshot& snap, const SnapshotMeta& meta) {
            {"interval_s", meta.interval_s},
            {"final", meta.final},
            {"mode", meta.mode},
+           {"sample_bytes", or_null(snap.sample_bytes)},  // an addition: null when the counts are exact
            {"lost",
             Json{{"events", snap.lost.events},
                  {"unmatched_frees", snap.lost.unmatched_frees},

@@ -86,6 +86,9 @@ std::string render_text(const core::Snapshot& snap, const SnapshotMeta& meta) {
   std::string out = fmt::format("{} · {} · {} mode", meta.source, local_time(snap.time_unix_ns, "%Y-%m-%d %H:%M:%S"), meta.mode);
   if (meta.interval_s > 0) out += fmt::format(" · every {:.1f} s", meta.interval_s);
   out += meta.final ? " · final\n" : "\n";
+  if (snap.sample_bytes)
+    out += fmt::format("sampled: one sample point per {} allocated on average; bytes and allocations are estimated\n",
+                       human_bytes(static_cast<double>(*snap.sample_bytes)));
   out += "lost: " + lost_words(snap.lost) + "\n\n";
   render_processes(out, snap);
   size_t rank = 0;
