@@ -365,6 +365,7 @@ int BPF_PROG(ms_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
+	forget_process(BPF_CORE_READ(p, tgid));
 	fill_header(&h, MS_REC_EXEC, sizeof(h));
 	emit_now(&h, sizeof(h)); /* as for stacks */
 	return 0;

@@ -170,4 +170,19 @@ static __always_inline int forget_block(__u64 address)
 	return bpf_map_delete_elem(&sampled, &k) == 0;
 }
 
+static long forget_if_of(struct bpf_map *map, struct ms_sampled_key *k, __u8 *unused, __u32 *tgid)
+{
+	if (k->tgid == *tgid)
+		bpf_map_delete_elem(map, k); /* deleting the element being visited is allowed for hash maps */
+	return 0;
+}
+
+/* A target replaced its image: its sampled blocks are gone with the old one. Done here, before the new
+ * image runs, so none of its own blocks can be caught; it visits every entry, once per exec. */
+static __always_inline void forget_process(__u32 tgid)
+{
+	if (sample_bytes)
+		bpf_for_each_map_elem(&sampled, forget_if_of, &tgid, 0);
+}
+
 #endif /* MEMSIGHT_SAMPLE_BPF_H */
