@@ -77,29 +77,31 @@ class BlockTable {
   }
   const Slot* find(uint64_t key) const { return const_cast<BlockTable*>(this)->find(key); }
 
-  // Sets `key` to `value`. True when the key was new.
-  bool insert_or_assign(uint64_t key, const Value& value) {
-    if (key == 0) return set_zero(value);
+  // The entry of `key`, made with a default value when there was none (then `true`): one probe where
+  // find and insert would take two. The pointer is valid until the next insert or erase.
+  std::pair<Slot*, bool> try_emplace(uint64_t key) {
+    if (key == 0) {
+      const bool made = !has_zero_;
+      if (made) set_zero(Value{});
+      return {&slots_[capacity_], made};
+    }
     if (capacity_ != 0) {
       size_t i = home(key);
-      for (; slots_[i].key != 0; i = next(i)) {
-        if (slots_[i].key == key) {
-          slots_[i].value = value;
-          return false;
-        }
-      }
-      if (used_ + 1 <= max_used()) {
-        slots_[i] = Slot{key, value};
-        ++used_;
-        ++size_;
-        return true;
-      }
+      for (; slots_[i].key != 0; i = next(i))
+        if (slots_[i].key == key) return {&slots_[i], false};
+      if (used_ + 1 <= max_used()) return {make(i, key), true};
     }
     grow();
-    place(Slot{key, value});
-    ++used_;
-    ++size_;
-    return true;
+    size_t i = home(key);
+    while (slots_[i].key != 0) i = next(i);
+    return {make(i, key), true};
+  }
+
+  // Sets `key` to `value`. True when the key was new.
+  bool insert_or_assign(uint64_t key, const Value& value) {
+    const auto [slot, made] = try_emplace(key);
+    slot->value = value;
+    return made;
   }
 
   // Removes the entry `s` points at (from find(), with nothing inserted or erased since).
@@ -184,6 +186,13 @@ class BlockTable {
     has_zero_ = true;
     ++size_;
     return true;
+  }
+
+  Slot* make(size_t i, uint64_t key) {
+    slots_[i] = Slot{key, Value{}};
+    ++used_;
+    ++size_;
+    return &slots_[i];
   }
 
   // Puts an entry known to be absent into its first free slot (room is known to be there).

@@ -128,13 +128,20 @@ SampleWeight Tracker::weigh(uint64_t address, uint64_t size) const {
   return config_.sample_bytes ? sample_weight(address, size, config_.sample_bytes) : SampleWeight{size, 1};
 }
 
-void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
-  const SampleWeight w = weigh(address, b.size);
+// A block of weight `w` is live (its entry in p.blocks is the caller's).
+void Tracker::count_block(ProcessState& p, StackState& s, SampleWeight w) {
   s.outstanding_bytes += w.bytes;
   s.outstanding_allocs += w.allocs;
   p.outstanding_bytes += w.bytes;
   p.outstanding_allocs += w.allocs;
-  if (p.blocks.insert_or_assign(address, b)) ++live_;
+  ++live_;
+}
+
+void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
+  const auto [slot, made] = p.blocks.try_emplace(address);
+  if (!made) drop_block(p, address, slot->value, false);  // callers erase it first; else not counted twice
+  slot->value = b;
+  count_block(p, s, weigh(address, b.size));
 }
 
 void Tracker::drop_block(ProcessState& p, uint64_t address, const Block& b, bool count_free) {
@@ -181,15 +188,19 @@ void Tracker::on_alloc(const AllocRecord& r) {
       return;
     }
   }
-  if (auto* old = p.blocks.find(r.address)) {
+  auto [slot, made] = p.blocks.try_emplace(r.address);  // one probe for the lookup and the insert
+  if (!made) {
     ++counters_.replaced_blocks;  // its free never arrived
-    drop_block(p, r.address, old->value, true);
-    p.blocks.erase_found(old);
+    drop_block(p, r.address, slot->value, true);
   }
-  if (!admit(r.size)) return;
+  if (!admit(r.size)) {
+    p.blocks.erase_found(slot);
+    return;
+  }
   StackState& s = charge();
   note_birth(s, r.h.time_ns, w.bytes);
-  add_block(p, s, r.address, Block{r.size, id, r.h.time_ns});
+  slot->value = Block{r.size, id, r.h.time_ns};
+  count_block(p, s, w);
 }
 
 void Tracker::remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns) {

@@ -171,6 +171,7 @@ class Tracker final : public RecordSink {
   void map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
                  uint64_t time_ns);
   void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
+  void count_block(ProcessState& p, StackState& s, SampleWeight w);
   void drop_block(ProcessState& p, uint64_t address, const Block& b, bool count_free);
   // What a heap block counts for: itself, or under --sample-bytes what it stands for (sampler.hpp).
   SampleWeight weigh(uint64_t address, uint64_t size) const;
@@ -196,7 +197,7 @@ class Tracker final : public RecordSink {
     uint64_t id = 0;
     StackState* state = nullptr;  // an element of stacks_; nullptr: empty
   };
-  std::array<StackMemo, 1024> stack_memo_{};  // see find_stack; 16 KiB, cache-resident
+  std::array<StackMemo, 4096> stack_memo_{};  // see find_stack; 64 KiB, in the L2 cache
   FailureQueue failures_;
   std::vector<uint32_t> forks_;  // until take_forks()
 };
