@@ -17,6 +17,7 @@
  * call in flight deeper in the same stack (a lower stack pointer) is left to the outer one.
  */
 #include "alloc_trace.bpf.h"
+#include "sample.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -65,6 +66,8 @@ static __always_inline int remember(struct pt_regs *ctx, __u16 fn, __u64 size, _
 	 * frame-pointer walk from inside operator new (no frame pointer in libstdc++) would skip. */
 	if (fn == MS_FN_NEW && bpf_probe_read_user(&c.ret_addr, sizeof(c.ret_addr), (void *)sp))
 		c.ret_addr = 0;
+	if (sample_bytes && !sample_entry(&c))
+		return 0;
 	if (bpf_map_update_elem(&inflight, &id, &c, BPF_ANY)) {
 		count(MS_CNT_INFLIGHT_FULL);
 		return 0;
@@ -120,19 +123,29 @@ int BPF_UPROBE(ms_calloc, __u64 n, __u64 each)
 	return remember(ctx, MS_FN_CALLOC, mul_or_max(n, each), 0), 0;
 }
 
+/* realloc and reallocarray: the old block leaves at the entry. Under --sample-bytes an old block that
+ * was not taken is no block at all: the call is then a birth. */
+static __always_inline void move_begin(struct pt_regs *ctx, __u16 fn, __u64 old, __u64 size)
+{
+	old = traced_block(old);
+	if (!remember(ctx, fn, size, old) || !old)
+		return;
+	if (sample_bytes)
+		forget_block(old);
+	release(MS_REC_MOVE_BEGIN, fn, old, 0);
+}
+
 SEC("uprobe")
 int BPF_UPROBE(ms_realloc, __u64 old, __u64 size)
 {
-	if (remember(ctx, MS_FN_REALLOC, size, old) && old)
-		release(MS_REC_MOVE_BEGIN, MS_FN_REALLOC, old, 0);
+	move_begin(ctx, MS_FN_REALLOC, old, size);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_UPROBE(ms_reallocarr, __u64 old, __u64 n, __u64 each)
 {
-	if (remember(ctx, MS_FN_REALLOCARRAY, mul_or_max(n, each), old) && old)
-		release(MS_REC_MOVE_BEGIN, MS_FN_REALLOCARRAY, old, 0);
+	move_begin(ctx, MS_FN_REALLOCARRAY, old, mul_or_max(n, each));
 	return 0;
 }
 
@@ -164,6 +177,13 @@ int BPF_UPROBE(ms_free, __u64 address)
 {
 	if (!address)
 		return 0; /* free(NULL) does nothing */
+	/* Sampling: only a taken block has a release to record; one nested in realloc(p, 0) was forgotten
+	 * at realloc's entry. A block not taken costs this one delete. */
+	if (sample_bytes) {
+		if (forget_block(address))
+			release(MS_REC_FREE, MS_FN_FREE, address, 0);
+		return 0;
+	}
 	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
 		count(MS_CNT_NESTED); /* realloc(p, 0) freeing p: its MOVE_BEGIN said it already */
 		return 0;
@@ -187,6 +207,8 @@ static __always_inline void born(void *ctx, struct call *c, __u64 address)
 {
 	struct ms_alloc r = {};
 
+	if (!keep_block(c->fn, address))
+		return;
 	r.stack_id = send_stack(ctx, c->entry_ip, c->ret_addr);
 	fill_header(&r.h, MS_REC_ALLOC, sizeof(r));
 	r.address = address;
@@ -198,12 +220,17 @@ static __always_inline void born(void *ctx, struct call *c, __u64 address)
 static __always_inline void moved(void *ctx, struct call *c, __u64 address)
 {
 	struct ms_move_end r = {};
+	__u64 size = c->size;
 
+	/* A new block that is not recorded (not taken, or no room to remember it): the old one still left,
+	 * and address 0 with size 0 tells user space nothing comes back. */
+	if (address && (c->drop_new || !keep_block(c->fn, address)))
+		address = size = 0;
 	if (address)
 		r.stack_id = send_stack(ctx, c->entry_ip, c->ret_addr);
 	fill_header(&r.h, MS_REC_MOVE_END, sizeof(r));
 	r.address = address;
-	r.size = c->size;
+	r.size = size;
 	r.fn = c->fn;
 	emit(&r, sizeof(r));
 }
@@ -233,6 +260,24 @@ static __always_inline int returns_block(__u16 fn)
 	       fn == MS_FN_VALLOC || fn == MS_FN_PVALLOC;
 }
 
+/* The return of a call that --sample-bytes skipped (or of the allocator a skipped operator new called):
+ * nothing is recorded, unless it failed. */
+static __always_inline void skipped_return(struct pt_regs *ctx, __u64 ret)
+{
+	struct sampler *st = bpf_task_storage_get(&samplers, bpf_get_current_task_btf(), 0, 0);
+	struct call call;
+
+	if (!st || !st->skipped.time_ns)
+		return;
+	if (PT_REGS_SP(ctx) <= st->skipped.sp &&
+	    (st->skipped.fn != MS_FN_NEW || !returns_block((__u16)bpf_get_attach_cookie(ctx))))
+		return; /* a call nested in the skipped one */
+	call = st->skipped;
+	st->skipped.time_ns = 0;
+	if (call.fn == MS_FN_POSIX_MEMALIGN ? ret != 0 : !ret && call.size)
+		failed(ctx, &call);
+}
+
 SEC("uretprobe")
 int BPF_URETPROBE(ms_ret, __u64 ret)
 {
@@ -240,8 +285,11 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
 	__u64 address = ret;
 
-	if (!c)
+	if (!c) {
+		if (sample_bytes)
+			skipped_return(ctx, ret);
 		return 0;
+	}
 	/* The return of the remembered call itself: after it returns, the stack pointer is above the one
 	 * seen at its entry; a nested call's return is below it. */
 	if (PT_REGS_SP(ctx) <= c->sp) {
@@ -290,8 +338,10 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 	case MS_FN_REALLOCARRAY:
 		if (call.old) {
 			moved(ctx, &call, ret);
-			if (!ret && call.size) /* realloc(p, 0) returning NULL freed p: no failure */
+			if (!ret && call.size) { /* realloc(p, 0) returning NULL freed p: no failure */
+				keep_block(call.fn, call.old); /* the old block stays */
 				failed(ctx, &call);
+			}
 			return 0;
 		}
 		break;
@@ -315,6 +365,7 @@ int BPF_PROG(ms_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
+	forget_process(BPF_CORE_READ(p, tgid));
 	fill_header(&h, MS_REC_EXEC, sizeof(h));
 	emit_now(&h, sizeof(h)); /* as for stacks */
 	return 0;

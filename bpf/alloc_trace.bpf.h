@@ -23,7 +23,8 @@ struct call {
 	__u64 time_ns;  /* entry time (CLOCK_MONOTONIC) */
 	__u64 ret_addr; /* operator new: where it returns to in its caller, read at entry (see ms_ret) */
 	__u16 fn;       /* MS_FN_* */
-	__u16 _pad[3];
+	__u16 drop_new; /* --sample-bytes: realloc whose old block was taken and whose new one is not */
+	__u16 _pad[2];
 };
 
 /* Records go to user space through this one queue; its size is set at load. */

@@ -67,7 +67,29 @@
 #define MS_CNT_INFLIGHT_STALE 3    /* an entry found a call whose return was never seen, and replaced it */
 #define MS_CNT_NESTED 4            /* a call made from inside another traced call, left to the outer one */
 #define MS_CNT_STACK_FAILED 5      /* bpf_get_stack failed; the record carries the allocator frame only */
-#define MS_CNT_COUNT 6
+#define MS_CNT_SAMPLED_FULL 6      /* --sample-bytes: a taken block found the sampled-blocks table full: not recorded */
+#define MS_CNT_NO_SAMPLER 7        /* --sample-bytes: a thread's sampler state could not be made: call not recorded */
+#define MS_CNT_COUNT 8
+
+/* Sampling by bytes (--sample-bytes, user/core/sampler.hpp): the BPF side draws the bytes until the
+ * next sample point from a table of MS_GAP_STEPS quantiles of the exponential distribution, which user
+ * space fills in before load. A random u32 picks the step (its top bits) and the place inside the step
+ * (its low MS_GAP_FRACTION_BITS bits). */
+#define MS_GAP_STEPS 1024
+#define MS_GAP_FRACTION_BITS 22 /* 32 - log2(MS_GAP_STEPS) */
+
+/* Key of the BPF table of sampled blocks alive (bpf/sample.bpf.h); user space deletes an exited
+ * process's entries by it. */
+struct ms_sampled_key {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 address; /* the block */
+};
+#ifdef __cplusplus
+static_assert(sizeof(struct ms_sampled_key) == 16, "ms_sampled_key is 16 bytes");
+#else
+_Static_assert(sizeof(struct ms_sampled_key) == 16, "ms_sampled_key is 16 bytes");
+#endif
 
 struct ms_header {
 	__u16 kind;    /* MS_REC_* */

@@ -76,6 +76,18 @@ TEST_CASE("ring sizes: a power of two from a page to 1 GiB, and the error says w
   CHECK(parse({"trace", "-p", "1", "--ring-bytes", "5000"}).error().message.find("try 8192") != std::string::npos);
 }
 
+TEST_CASE("trace and record take --sample-bytes, with size suffixes") {
+  auto trace = parse({"trace", "-p", "1", "--sample-bytes", "64KiB"});
+  REQUIRE(trace);
+  CHECK(trace->trace.session.sample_bytes == 65536);
+  auto record = parse({"record", "-p", "1", "--db", "x.db", "--sample-bytes", "524288"});
+  REQUIRE(record);
+  CHECK(record->record.session.sample_bytes == 524288);
+  auto exact = parse({"trace", "-p", "1"});
+  REQUIRE(exact);
+  CHECK_FALSE(exact->trace.session.sample_bytes.has_value());
+}
+
 TEST_CASE("usage errors exit 2 and say what to do") {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"trace"},
@@ -88,7 +100,8 @@ TEST_CASE("usage errors exit 2 and say what to do") {
            {"trace", "--all", "-p", "1"},
            {"trace", "--cgroup", "/a", "-p", "1"},
            {"trace", "--cgroup", "/a", "--all"},
-           {"trace", "-p", "1", "--sample-bytes", "4096"},
+           {"trace", "-p", "1", "--sample-bytes", "0"},
+           {"trace", "-p", "1", "--sample-bytes", "lots"},
            {"frobnicate"},
            {}}) {
     INFO("args: " << args.size() << (args.empty() ? "" : " " + args[0]));

@@ -62,6 +62,7 @@ TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
   // The contract's three keys, and refused_blocks (an addition: allocations past --max-blocks).
   CHECK(doc["lost"] ==
         nlohmann::json{{"events", 0}, {"unmatched_frees", 3}, {"truncated_stacks", 0}, {"refused_blocks", 0}});
+  CHECK(doc["sample_bytes"].is_null());  // an addition: exact counts
   CHECK(doc["processes"][0]["comm"] == "app");
   CHECK(doc["processes"][0]["rss_anon_bytes"].is_null());  // unknown: null, never invented
   const auto& stack = doc["stacks"][0];
@@ -84,6 +85,16 @@ TEST_CASE("JSON snapshot follows memsight.snapshot/1") {
   using K = core::AddressKind;
   CHECK(symbols.asked == std::vector<std::pair<uint64_t, K>>{{0x1000, K::kExact}, {0x2000, K::kReturn},
                                                               {0x3000, K::kReturn}});
+}
+
+TEST_CASE("a sampled snapshot says its counts are estimates, in JSON and text") {
+  auto snap = sample();
+  CHECK(report::render_text(snap, {5.0, false, "exact"}).find("estimated") == std::string::npos);
+  snap.sample_bytes = 65536;
+  CHECK(nlohmann::json::parse(report::render_json(snap, {5.0, false, "exact"}))["sample_bytes"] == 65536);
+  const auto text = report::render_text(snap, {5.0, false, "exact"});
+  CHECK(text.find("one sample point per 64.0 KiB") != std::string::npos);
+  CHECK(text.find("estimated") != std::string::npos);
 }
 
 TEST_CASE("text report leads with losses and shows each stack as function (file:line)") {

@@ -563,3 +563,50 @@ TEST_CASE("growth mode sampled: each recorded fault stands for 1/p of its bytes;
   CHECK(f.proc(100).outstanding_bytes == 0);
   CHECK(f.proc(100).outstanding_allocs == 0);
 }
+
+TEST_CASE("sampling by bytes: heap blocks count for what they stand for, and a free removes exactly that") {
+  constexpr uint64_t kN = 65536;
+  core::TrackerConfig config;
+  config.sample_bytes = kN;
+  Fixture f(config);
+  const core::SampleWeight small = core::sample_weight(0x1000, 100, kN);
+  REQUIRE(small.bytes > 100 * 600);  // ~N: a 100-byte block is taken about once in 656
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));
+  f.feed(f.w.alloc(11, 0x9000'0000, 3 * kN, kS2));  // at least N: always taken, counts as itself
+  f.feed(f.w.alloc(12, 0x7000'0000, 10 * kPage, kS3, MS_FN_MMAP));  // mappings are always recorded
+  CHECK(f.row(kS1).outstanding_bytes == small.bytes);
+  CHECK(f.row(kS1).outstanding_allocs == small.allocs);
+  CHECK(f.row(kS1).allocated_bytes == small.bytes);
+  CHECK(f.row(kS2).outstanding_bytes == 3 * kN);
+  CHECK(f.row(kS2).outstanding_allocs == 1);
+  CHECK(f.row(kS3).outstanding_bytes == 10 * kPage);
+  CHECK(f.proc(100).outstanding_bytes == small.bytes + 3 * kN + 10 * kPage);
+  CHECK(f.snap().sample_bytes == kN);
+
+  SECTION("a free") {
+    f.feed(f.w.release(13, 0x1000));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.row(kS1).outstanding_allocs == 0);
+    CHECK(f.row(kS1).frees == small.allocs);
+  }
+  SECTION("a failed realloc gives the old block back with its weight") {
+    f.feed(f.w.move_begin(13, 0x1000));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    f.feed(f.w.move_end(14, 0, 1 << 30, 0));
+    CHECK(f.row(kS1).outstanding_bytes == small.bytes);
+    CHECK(f.row(kS1).frees == 0);
+  }
+  SECTION("a realloc whose new block was not taken: the old one leaves, nothing comes back") {
+    f.feed(f.w.move_begin(13, 0x1000));
+    f.feed(f.w.move_end(14, 0, 0, 0));
+    CHECK(f.row(kS1).outstanding_bytes == 0);
+    CHECK(f.proc(100).outstanding_bytes == 3 * kN + 10 * kPage);
+  }
+}
+
+TEST_CASE("without --sample-bytes the snapshot says the counts are exact") {
+  Fixture f;
+  f.feed(f.w.alloc(10, 0x1000, 100, kS1));
+  CHECK_FALSE(f.snap().sample_bytes.has_value());
+  CHECK(f.row(kS1).outstanding_bytes == 100);
+}

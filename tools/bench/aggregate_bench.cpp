@@ -7,7 +7,7 @@
 // starts and fed one at a time, as the ring-buffer callback does, to core::Decoder -> core::Tracker, then
 // again through core::Pipeline with the real Symbolizer noting every new stack (frames are code
 // addresses of this process). Prints one JSON line: records per CPU second of each phase, heap
-// (mallinfo2) and RSS bytes per live allocation after the fill, the CPU time of a snapshot of every
+// (mallinfo2: arenas and malloc's own mappings) and RSS bytes per live allocation after the fill, the CPU time of a snapshot of every
 // stack, and of naming its frames, cold then warm. CPU time (this thread's), not wall time: the figures
 // hold on a machine busy with other work.
 #include <dlfcn.h>
@@ -192,6 +192,13 @@ double feed(const Stream& s, core::Decoder& decoder, core::Tracker& tracker) {
   return static_cast<double>(s.records) / (cpu_seconds() - start);
 }
 
+// Bytes malloc has handed out: from its arenas and as mappings of their own (blocks past the mmap
+// threshold, such as a big table's array, which the arena count alone leaves out).
+size_t heap_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
 long resident_bytes() {
   long pages = 0, resident = 0;
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
@@ -233,13 +240,13 @@ int main(int argc, char** argv) {
 
   // Decoder -> Tracker: throughput and memory per live allocation.
   malloc_trim(0);
-  const size_t heap_before = mallinfo2().uordblks;
+  const size_t heap_before = heap_bytes();
   const long rss_before = resident_bytes();
   core::Tracker tracker;
   core::Decoder decoder(tracker);
   const Rates plain{feed(w.fill, decoder, tracker), 0, 0};
   const size_t live = tracker.live_blocks();
-  const double heap_per_live = double(mallinfo2().uordblks - heap_before) / double(live);
+  const double heap_per_live = double(heap_bytes() - heap_before) / double(live);
   const double rss_per_live = double(resident_bytes() - rss_before) / double(live);
   const Rates rates{plain.fill, feed(w.temporaries, decoder, tracker), feed(w.random, decoder, tracker)};
   const core::TrackerCounters c = tracker.counters();

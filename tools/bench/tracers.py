@@ -125,12 +125,18 @@ def empty_probes(build, pairs, threads=1, variant=None):
     return ns, line.strip()
 
 
-def memsight(build, pairs, threads=1):
-    """`memsight trace -- WORKLOAD` (attached before the workload's first instruction). Returns the
-    Timing and the final snapshot's `lost` object."""
+def sampling(sample_bytes):
+    """memsight's arguments for sampling every `sample_bytes` bytes on average (None: exact)."""
+    return ["--sample-bytes", str(sample_bytes)] if sample_bytes else []
+
+
+def memsight(build, pairs, threads=1, sample_bytes=None):
+    """`memsight trace -- WORKLOAD` (attached before the workload's first instruction), exact or with
+    --sample-bytes. Returns the Timing and the final snapshot's `lost` object."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
         c = Churn(build, pairs, threads,
-                  wrapper=[build.memsight, "trace", "--json", "--interval", "3600", "-o", out.name, "--"])
+                  wrapper=[build.memsight, "trace", *sampling(sample_bytes), "--json", "--interval", "3600",
+                           "-o", out.name, "--"])
         c.go()
         ns = c.result()
         with open(out.name) as f:
@@ -229,12 +235,13 @@ def prog_stats():
     return {p["id"]: (p.get("name", ""), p.get("run_cnt", 0), p.get("run_time_ns", 0)) for p in json.loads(out.stdout)}
 
 
-def bpf_run_time(build, pairs, tracer):
+def bpf_run_time(build, pairs, tracer, sample_bytes=None):
     """ns per pair spent inside the BPF programs of `tracer` ("memsight", "floor" or "floor+stack"), by
     program name: where the time above the floor goes. Programs are told apart from others by name."""
     c = Churn(build, pairs)
     if tracer == "memsight":
-        argv, prefix = [build.memsight, "trace", "-p", str(c.pid), "--json", "--interval", "3600"], ("ms_",)
+        argv, prefix = [build.memsight, "trace", *sampling(sample_bytes), "-p", str(c.pid), "--json", "--interval",
+                        "3600"], ("ms_",)
     else:
         stack = ["--stack"] if tracer == "floor+stack" else []
         argv, prefix = [build.empty_probes, *stack, "-p", str(c.pid)], ("empty_", "stack_")

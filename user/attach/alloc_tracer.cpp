@@ -13,6 +13,7 @@
 #include "attach/libbpf_log.hpp"
 #include "attach/percpu_counters.hpp"
 #include "attach/probe_site.hpp"
+#include "core/sampler.hpp"
 #include "memsight/abi.h"
 
 namespace memsight::attach {
@@ -68,6 +69,14 @@ Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& opti
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
+  if (options.sample_bytes) {
+    skel->rodata->sample_bytes = options.sample_bytes;
+    const std::vector<uint64_t> gaps = core::gap_quantiles(options.sample_bytes);
+    std::copy(gaps.begin(), gaps.end(), skel->rodata->gap_quantiles);
+    bpf_map__set_max_entries(skel->maps.sampled, options.sampled_blocks);
+  } else {
+    bpf_map__set_max_entries(skel->maps.sampled, 1);  // unused
+  }
   if (int err = alloc_trace__load(skel)) return tl::unexpected(libbpf_error("cannot load the BPF programs", err));
   if (auto started = tracer->ring_.start(skel->maps.events, decoder); !started)
     return tl::unexpected(started.error());
@@ -137,6 +146,19 @@ Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const Allocat
 
 BpfLosses AllocTracer::losses() const {
   return tracing_losses(skel_->maps.counters);
+}
+
+void AllocTracer::forget_process(uint32_t pid) {
+  if (!skel_->rodata->sample_bytes) return;
+  using Key = ms_sampled_key;
+  const int fd = bpf_map__fd(skel_->maps.sampled);
+  std::vector<Key> gone;
+  Key key{}, next{};
+  for (bool first = true; bpf_map_get_next_key(fd, first ? nullptr : &key, &next) == 0; first = false) {
+    if (next.tgid == pid) gone.push_back(next);
+    key = next;
+  }
+  for (const Key& k : gone) bpf_map_delete_elem(fd, &k);  // ENOENT: a free got there first
 }
 
 }  // namespace memsight::attach

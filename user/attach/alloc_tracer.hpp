@@ -25,6 +25,9 @@ struct TracerOptions {
                                        // ring: a smaller ring wakes it sooner); else it drains on a timer
   uint32_t max_threads = 16384;        // calls in flight at once (one per thread inside an allocator)
   uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
+  uint64_t sample_bytes = 0;           // --sample-bytes: mean bytes between sample points; 0: every call
+  uint32_t sampled_blocks = 1u << 20;  // taken blocks alive at once, all targets (sampling only); more are
+                                       // counted in BpfLosses::sampled_full
 };
 
 class AllocTracer final : public EventSource {
@@ -38,6 +41,10 @@ class AllocTracer final : public EventSource {
   Result<int> poll(int timeout_ms) override { return ring_.poll(timeout_ms); }
   Result<int> drain() override { return ring_.drain(); }
   BpfLosses losses() const override;
+  // --sample-bytes: drops an exited process's entries from the BPF table of sampled blocks, which
+  // would otherwise fill it over a long trace (and could match the frees of a later process with its
+  // pid). O(table size) system calls: once per exit.
+  void forget_process(uint32_t pid);
   // Notes from start-up (exec/fork tracepoints that did not attach).
   const std::vector<std::string>& notes() const override { return notes_; }
 

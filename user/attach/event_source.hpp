@@ -18,6 +18,10 @@ struct BpfLosses {
   uint64_t inflight_stale = 0;
   uint64_t nested = 0;
   uint64_t stack_failed = 0;
+  uint64_t sampled_full = 0;  // taken blocks not recorded: the table of taken blocks was full
+  uint64_t no_sampler = 0;    // calls not recorded: a thread's sampler state could not be made
+  // Records the probes could not write, or calls they could not record: the snapshot's lost.events.
+  uint64_t unrecorded() const { return ringbuf_full + inflight_full + sampled_full + no_sampler; }
 };
 
 class EventSource {

@@ -12,6 +12,7 @@
 
 #include "attach/libbpf_log.hpp"
 #include "attach/percpu_counters.hpp"
+#include "core/sampler.hpp"
 #include "growth_trace.skel.h"
 #include "memsight/abi.h"
 
@@ -39,8 +40,7 @@ constexpr TracepointSpec kTracepoints[] = {
 // p * 2^32 for p = 1 - exp(-bytes / mean): the chance that a Poisson process over bytes with that mean
 // gap puts a sample point inside a fault of `bytes`. Saturates at ~0u, which BPF reads as "always".
 uint32_t take_below(uint64_t bytes, uint64_t mean) {
-  const double p = -std::expm1(-static_cast<double>(bytes) / static_cast<double>(mean));
-  const double scaled = p * 4294967296.0;
+  const double scaled = core::sample_probability(bytes, mean) * 4294967296.0;
   return scaled >= 4294967295.0 ? ~0u : static_cast<uint32_t>(scaled);
 }
 

@@ -64,7 +64,7 @@ constexpr const char* kExplainHelp =
     "  memsight explain --db app.db --episode 2 --json\n"
     "  memsight explain --db app.db --pid 48213";
 
-// The options trace and record share; `mode`, `sample` and `all` are checked after parsing.
+// The options trace and record share; `mode` and `all` are checked after parsing.
 struct Unavailable {
   std::string mode;  // empty: the target's default
   bool all = false;
@@ -91,10 +91,12 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
                  "resident, released by munmap/madvise/brk (default for --all; cheap enough to leave on)")
       ->check(CLI::IsMember({"exact", "growth"}));
   app.add_option("--sample-bytes", o.sample_bytes,
-                 "growth mode: record about one page fault per N bytes made resident (Poisson sampling by bytes; "
-                 "default 64KiB, 1 = every fault); totals become unbiased estimates. Takes 64KiB, 1MiB, ...")
+                 "record about one allocation per N bytes allocated (exact mode; blocks of at least N always), or "
+                 "one page fault per N bytes made resident (growth mode; default 64KiB there, 1 = every fault): "
+                 "Poisson sampling by bytes, much cheaper, and totals become unbiased estimates. Takes 64KiB, "
+                 "1MiB, ...")
       ->transform(CLI::AsSizeValue(false))
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+      ->check(CLI::Range(uint64_t{1}, core::kMaxSampleBytes));
   app.add_option("--max-blocks", o.max_blocks,
                  fmt::format("live blocks tracked at once, all targets together (0: no cap; default {}); "
                              "allocations past it are counted in lost.refused_blocks, not tracked",
@@ -119,8 +121,6 @@ Result<void> check_session(SessionOptions& o, const Unavailable& later, const ch
   if (o.all && !o.growth)
     return fail(ExitCode::kUsage, "--all --mode exact is not available yet: every process would pay a trap per "
                                   "malloc; use --all (growth mode), or exact mode on named processes (-p PID)");
-  if (o.sample_bytes && !o.growth)
-    return fail(ExitCode::kUsage, "--sample-bytes in exact mode is not available yet: use it with --mode growth");
   for (uint32_t pid : o.pids)
     if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
   if (const auto ring = o.ring_bytes) {

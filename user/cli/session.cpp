@@ -57,6 +57,7 @@ core::TrackerConfig tracker_config(const SessionOptions& options) {
   core::TrackerConfig config;
   if (options.max_blocks) config.max_live_blocks = *options.max_blocks;
   config.fault_sample_bytes = fault_sample_bytes(options);
+  if (options.sample_bytes && !options.growth) config.sample_bytes = *options.sample_bytes;
   return config;
 }
 
@@ -151,6 +152,7 @@ Result<void> Session::open_tracer() {
   }
   attach::TracerOptions tracing;
   if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
+  if (options_.sample_bytes) tracing.sample_bytes = *options_.sample_bytes;
   auto tracer = attach::AllocTracer::open(tracing, decoder_);
   if (!tracer) return tl::unexpected(tracer.error());
   tracer_ = std::move(*tracer);
@@ -242,6 +244,7 @@ bool Session::reap_exits() {
       if (w.exited) {
         events_->drain();  // everything it wrote before exiting is in the ring by now
         tracker_.on_exit(w.pid, monotonic_ns());
+        if (tracer_) tracer_->forget_process(w.pid);
         if (command_ && command_->pid() == static_cast<pid_t>(w.pid)) {
           if (auto status = command_->poll_exit())
             fmt::print(stderr, "memsight: {} {}\n", options_.command.front(), attach::describe_wait_status(*status));
@@ -259,7 +262,7 @@ Result<void> Session::emit(bool final) {
   core::Snapshot snap =
       tracker_.snapshot(monotonic_ns(), {seconds_to_ns(options_.min_age_s), options_.top, /*whole_trace=*/final});
   const attach::BpfLosses bpf = events_->losses();
-  snap.lost.events = bpf.ringbuf_full + bpf.inflight_full + decoder_.counters().rejected();
+  snap.lost.events = bpf.unrecorded() + decoder_.counters().rejected();
   snap.lost.truncated_stacks = bpf.stack_truncated;
   for (auto& p : snap.processes) {
     for (const auto& w : watched_)
@@ -435,11 +438,14 @@ Result<void> Session::run() {
 // (records offered = decoded + lost; docs/reliability.md measures where losses begin).
 void Session::print_throughput(uint64_t elapsed_ns) const {
   const SessionStats s = stats();
-  const uint64_t lost = s.bpf.ringbuf_full + s.bpf.inflight_full + s.rejected;
+  const uint64_t lost = s.bpf.unrecorded() + s.rejected;
   const double seconds = std::max(static_cast<double>(elapsed_ns) / 1e9, 1e-9);
   std::string refused;
   if (s.tracker.refused_blocks)
     refused = fmt::format("; {} allocations untracked at the --max-blocks cap", s.tracker.refused_blocks);
+  if (s.bpf.sampled_full || s.bpf.no_sampler)
+    refused += fmt::format("; sampled blocks not recorded: {} (table of sampled blocks full), {} (no sampler "
+                           "state for the thread)", s.bpf.sampled_full, s.bpf.no_sampler);
   fmt::print(stderr,
              "memsight: {} records in {:.1f} s, {:.0f}/s; {} lost (ring buffer full {}, in-flight table full {}, "
              "rejected {}){}\n",

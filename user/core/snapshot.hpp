@@ -78,7 +78,7 @@ struct Snapshot {
   std::vector<StackRow> stacks;
   LostCounts lost;
   // --sample-bytes: the mean gap between sample points, bytes; then every byte and allocation count is
-  // an estimate. Empty: exact.
+  // an estimate (sampler.hpp). Empty: exact.
   std::optional<uint64_t> sample_bytes;
 };
 

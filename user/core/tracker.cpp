@@ -13,8 +13,13 @@ uint64_t Tracker::round_up(uint64_t bytes) const {
 }
 
 Tracker::ProcessState& Tracker::process(uint32_t pid, uint64_t time_ns) {
+  // Records come in long runs from one process: the last one is checked before the map. Its address is
+  // stable (map elements never move, and processes are never erased).
+  if (last_process_ && last_pid_ == pid) return *last_process_;
   auto [it, created] = processes_.try_emplace(pid);
   if (created) it->second.first_seen_ns = time_ns;
+  last_pid_ = pid;
+  last_process_ = &it->second;
   return it->second;
 }
 
@@ -32,8 +37,8 @@ bool Tracker::admit(uint64_t bytes) {
 // then the process's placeholder: even, with the top bit set, so no BPF id and no other pid's.
 uint64_t Tracker::charge_key(uint32_t pid, uint64_t stack_id) {
   if (stack_id & 1) {
-    const auto it = stacks_.find(stack_id);
-    if (it == stacks_.end() || it->second.pid == pid) return stack_id;
+    const StackState* s = find_stack(stack_id);
+    if (!s || s->pid == pid) return stack_id;
     ++counters_.stack_collisions;
   }
   return (uint64_t{1} << 63) | (uint64_t{pid} << 1);
@@ -50,8 +55,21 @@ std::optional<std::pair<uint64_t, uint64_t>> Tracker::page_range(uint64_t addres
   return std::pair{address, end};
 }
 
+// stacks_[id] or nullptr, through stack_memo_: a direct-mapped memo of recent lookups, because every
+// birth and free needs its stack and a map lookup (a division and two dependent loads) cost as much
+// as the rest of the record. Elements of stacks_ never move; the memo is cleared when any is erased.
+Tracker::StackState* Tracker::find_stack(uint64_t id) {
+  StackMemo& m = stack_memo_[(id >> 1) % stack_memo_.size()];  // ids are hashes (bit 0 is always set)
+  if (m.state && m.id == id) return m.state;
+  const auto it = stacks_.find(id);
+  if (it == stacks_.end()) return nullptr;
+  m = StackMemo{id, &it->second};
+  return m.state;
+}
+
 // The stack state under `key` (from charge_key), made on first use.
 Tracker::StackState& Tracker::stack(uint32_t pid, uint64_t key, ProcessState& p, uint64_t time_ns) {
+  if (StackState* known = find_stack(key)) return *known;
   auto [it, created] = stacks_.try_emplace(key);
   if (created) {
     it->second.pid = pid;
@@ -107,24 +125,36 @@ void Tracker::sample(uint64_t now_ns) {
   }
 }
 
-void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
-  s.outstanding_bytes += b.size;
-  s.outstanding_allocs += 1;
-  p.outstanding_bytes += b.size;
-  p.outstanding_allocs += 1;
-  if (p.blocks.insert_or_assign(address, b).second) ++live_;
+SampleWeight Tracker::weigh(uint64_t address, uint64_t size) const {
+  return config_.sample_bytes ? sample_weight(address, size, config_.sample_bytes) : SampleWeight{size, 1};
 }
 
-void Tracker::drop_block(ProcessState& p, const Block& b, bool count_free) {
-  auto it = stacks_.find(b.stack_id);
-  if (it != stacks_.end()) {
-    it->second.outstanding_bytes -= b.size;
-    it->second.outstanding_allocs -= 1;
-    it->second.history.on_death(clock_, b.born_ns, b.size);
-    if (count_free) it->second.frees += 1;
+// A block of weight `w` is live (its entry in p.blocks is the caller's).
+void Tracker::count_block(ProcessState& p, StackState& s, SampleWeight w) {
+  s.outstanding_bytes += w.bytes;
+  s.outstanding_allocs += w.allocs;
+  p.outstanding_bytes += w.bytes;
+  p.outstanding_allocs += w.allocs;
+  ++live_;
+}
+
+void Tracker::add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b) {
+  const auto [slot, made] = p.blocks.try_emplace(address);
+  if (!made) drop_block(p, address, slot->value, false);  // callers erase it first; else not counted twice
+  slot->value = b;
+  count_block(p, s, weigh(address, b.size));
+}
+
+void Tracker::drop_block(ProcessState& p, uint64_t address, const Block& b, bool count_free) {
+  const SampleWeight w = weigh(address, b.size);
+  if (StackState* s = find_stack(b.stack_id)) {
+    s->outstanding_bytes -= w.bytes;
+    s->outstanding_allocs -= w.allocs;
+    s->history.on_death(clock_, b.born_ns, w.bytes);
+    if (count_free) s->frees += w.allocs;
   }
-  p.outstanding_bytes -= b.size;
-  p.outstanding_allocs -= 1;
+  p.outstanding_bytes -= w.bytes;
+  p.outstanding_allocs -= w.allocs;
   --live_;  // the caller erases the block
 }
 
@@ -138,36 +168,41 @@ void Tracker::on_alloc(const AllocRecord& r) {
   }
   const uint64_t id = charge_key(r.h.pid, r.stack_id);
   // The stack is charged once the birth is known to be tracked: a refused one is charged to nothing.
+  const SampleWeight w = weigh(r.address, r.size);
   const auto charge = [&]() -> StackState& {
     StackState& s = stack(r.h.pid, id, p, r.h.time_ns);
     if (s.frames.empty()) ++counters_.unknown_stack_allocs;
-    s.allocated_bytes += r.size;
-    s.allocs += 1;
+    s.allocated_bytes += w.bytes;
+    s.allocs += w.allocs;
     return s;
   };
-  if (auto o = p.orphans.find(r.address); o != p.orphans.end()) {
+  if (auto o = p.orphans.empty() ? p.orphans.end() : p.orphans.find(r.address); o != p.orphans.end()) {
     const bool freed_already = o->second >= r.h.time_ns;
     p.orphans.erase(o);
     if (freed_already) {  // its free came first: the block is born dead (and takes no room)
       StackState& s = charge();
-      note_birth(s, r.h.time_ns, r.size);
-      s.history.on_death(clock_, r.h.time_ns, r.size);
+      note_birth(s, r.h.time_ns, w.bytes);
+      s.history.on_death(clock_, r.h.time_ns, w.bytes);
       ++counters_.late_births;
       --counters_.unmatched_frees;
       --p.unmatched_frees;
-      s.frees += 1;
+      s.frees += w.allocs;
       return;
     }
   }
-  if (auto old = p.blocks.find(r.address); old != p.blocks.end()) {
+  auto [slot, made] = p.blocks.try_emplace(r.address);  // one probe for the lookup and the insert
+  if (!made) {
     ++counters_.replaced_blocks;  // its free never arrived
-    drop_block(p, old->second, true);
-    p.blocks.erase(old);
+    drop_block(p, r.address, slot->value, true);
   }
-  if (!admit(r.size)) return;
+  if (!admit(r.size)) {
+    p.blocks.erase_found(slot);
+    return;
+  }
   StackState& s = charge();
-  note_birth(s, r.h.time_ns, r.size);
-  add_block(p, s, r.address, Block{r.size, id, r.h.time_ns});
+  note_birth(s, r.h.time_ns, w.bytes);
+  slot->value = Block{r.size, id, r.h.time_ns};
+  count_block(p, s, w);
 }
 
 void Tracker::remember_orphan(ProcessState& p, uint64_t address, uint64_t time_ns) {
@@ -181,14 +216,14 @@ void Tracker::remember_orphan(ProcessState& p, uint64_t address, uint64_t time_n
 }
 
 void Tracker::free_block(ProcessState& p, uint64_t address, uint64_t time_ns, PendingMove* into) {
-  auto it = p.blocks.find(address);
-  if (it == p.blocks.end()) {
+  auto* it = p.blocks.find(address);
+  if (!it) {
     ++counters_.unmatched_frees;
     ++p.unmatched_frees;
     remember_orphan(p, address, time_ns);
     return;
   }
-  if (it->second.born_ns > time_ns) {
+  if (it->value.born_ns > time_ns) {
     // The free of an earlier block at this address, arriving after its successor's birth: that
     // birth already retired the earlier block (counted as replaced), so this free only settles it.
     if (counters_.replaced_blocks) --counters_.replaced_blocks;
@@ -197,10 +232,10 @@ void Tracker::free_block(ProcessState& p, uint64_t address, uint64_t time_ns, Pe
   if (into) {
     into->had_block = true;
     into->address = address;
-    into->block = it->second;
+    into->block = it->value;
   }
-  drop_block(p, it->second, true);
-  p.blocks.erase(it);
+  drop_block(p, address, it->value, true);
+  p.blocks.erase_found(it);
 }
 
 void Tracker::on_free(const FreeRecord& r) {
@@ -248,14 +283,15 @@ void Tracker::on_move_end(const MoveEndRecord& r) {
   if (mapping) {
     for (const auto& removal : old.pieces) restore_mapping(p, removal);
   } else if (old.had_block && r.size != 0) {
-    if (auto taken = p.blocks.find(old.address); taken != p.blocks.end()) {
+    if (auto* taken = p.blocks.find(old.address)) {
       ++counters_.replaced_blocks;  // records say another birth took the address: lost or garbled ones
-      drop_block(p, taken->second, true);
-      p.blocks.erase(taken);
+      drop_block(p, old.address, taken->value, true);
+      p.blocks.erase_found(taken);
     }
     StackState& s = stack(r.h.pid, old.block.stack_id, p, r.h.time_ns);
-    s.frees -= 1;
-    s.history.on_revival(clock_, old.block.born_ns, old.block.size);
+    const SampleWeight w = weigh(old.address, old.block.size);
+    s.frees -= w.allocs;
+    s.history.on_revival(clock_, old.block.born_ns, w.bytes);
     add_block(p, s, old.address, old.block);
   }
 }
@@ -291,7 +327,7 @@ void Tracker::move_pages(ProcessState& p, const PendingMove& old, uint64_t to, u
 // to 1 (a 2 MiB huge page under a 64 KiB mean), so its partial releases stay exact.
 double Tracker::fault_weight(uint64_t bytes) const {
   if (config_.fault_sample_bytes == 0) return 1.0;
-  const double p = -std::expm1(-static_cast<double>(bytes) / static_cast<double>(config_.fault_sample_bytes));
+  const double p = sample_probability(bytes, config_.fault_sample_bytes);
   return p >= 1.0 - 1e-9 ? 1.0 : 1.0 / p;
 }
 
@@ -359,6 +395,7 @@ void Tracker::on_exec(const RecordHeader& h) {
   // A new image: none of the old blocks or stacks mean anything in it.
   ProcessState& p = process(h.pid, h.time_ns);
   for (uint64_t id : p.stack_ids) stacks_.erase(id);
+  stack_memo_.fill({});
   live_ -= p.blocks.size() + p.mappings.pieces().size();
   const uint64_t unmatched = p.unmatched_frees;
   p = ProcessState{};

@@ -1,7 +1,8 @@
 // The tracker: exact outstanding memory per call stack, per process, from decoded records.
 //
 //   records ─► Tracker ─┬─ processes_: pid ─► ProcessState
-//                       │                     ├─ blocks:   address ─► Block {size, stack, born}   (heap)
+//                       │                     ├─ blocks:   address ─► Block {size, stack, born}   (heap,
+//                       │                     │            a flat BlockTable: block_table.hpp)
 //                       │                     ├─ mappings: MappingSet of [start,end) ranges        (mmap)
 //                       │                     ├─ pending:  tid ─► the old side of a realloc/mremap
 //                       │                     └─ orphans:  frees that came before their block's birth
@@ -22,6 +23,7 @@
 // Pure: no I/O, no clock; time comes from the records and from the caller.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -30,10 +32,12 @@
 #include <vector>
 
 #include "alloc_failure.hpp"
+#include "block_table.hpp"
 #include "mapping_set.hpp"
 #include "oom_history.hpp"
 #include "stack_history.hpp"
 #include "records.hpp"
+#include "sampler.hpp"
 #include "snapshot.hpp"
 
 namespace memsight::core {
@@ -41,11 +45,15 @@ namespace memsight::core {
 struct TrackerConfig {
   uint64_t page_size = 4096;             // mmap lengths are rounded up to it, as the kernel does
   size_t orphan_frees_per_process = 4096;  // unmatched frees remembered in case their birth arrives late
-  // Live heap blocks and mappings tracked at once, all processes together (0: unlimited). About 60
+  // Live heap blocks and mappings tracked at once, all processes together (0: unlimited). 40 to 60
   // bytes of tracker memory each (docs/reliability.md): the default holds ~0.5 GiB. Births past it are
   // refused and counted. A failed realloc/mremap's revival and a munmap that splits a range are never
   // refused, so the count may pass the cap by the calls in flight.
   uint64_t max_live_blocks = uint64_t{8} << 20;
+  // --sample-bytes: the mean gap between sample points, bytes; 0: every allocation is recorded. Heap
+  // blocks then count for the blocks and bytes they stand for (sampler.hpp), so every byte and
+  // allocation total is an estimate; mappings (mmap) are always recorded and count as themselves.
+  uint64_t sample_bytes = 0;
   // Growth mode's sampling: BPF records a fault of s bytes with probability 1 - exp(-s / N) for this N
   // (0: every fault); each recorded piece then stands for 1/p of its bytes and pieces.
   uint64_t fault_sample_bytes = 0;
@@ -69,6 +77,8 @@ struct TrackerCounters {
 class Tracker final : public RecordSink {
  public:
   explicit Tracker(TrackerConfig config = {}) : config_(config) {}
+  Tracker(const Tracker&) = delete;  // it points into its own process map
+  Tracker& operator=(const Tracker&) = delete;
 
   void on_stack(const StackRecord& r) override;
   void on_alloc(const AllocRecord& r) override;
@@ -146,7 +156,7 @@ class Tracker final : public RecordSink {
     std::vector<MappingSet::Removal> pieces;  // mremap: what left the mappings
   };
   struct ProcessState {
-    std::unordered_map<uint64_t, Block> blocks;  // key: address
+    BlockTable<Block> blocks;  // key: address
     MappingSet mappings;
     std::unordered_map<uint32_t, PendingMove> pending;  // key: tid
     std::unordered_map<uint64_t, uint64_t> orphans;     // address -> time of a free nothing matched
@@ -166,11 +176,15 @@ class Tracker final : public RecordSink {
   uint64_t charge_key(uint32_t pid, uint64_t stack_id);
   std::optional<std::pair<uint64_t, uint64_t>> page_range(uint64_t address, uint64_t length);
   StackState& stack(uint32_t pid, uint64_t key, ProcessState& p, uint64_t time_ns);
+  StackState* find_stack(uint64_t id);
   void map_range(ProcessState& p, uint32_t pid, uint64_t address, uint64_t length, uint64_t stack_id,
                  uint64_t time_ns, double weight = 1.0);
   double fault_weight(uint64_t bytes) const;
   void add_block(ProcessState& p, StackState& s, uint64_t address, const Block& b);
-  void drop_block(ProcessState& p, const Block& b, bool count_free);
+  void count_block(ProcessState& p, StackState& s, SampleWeight w);
+  void drop_block(ProcessState& p, uint64_t address, const Block& b, bool count_free);
+  // What a heap block counts for: itself, or under --sample-bytes what it stands for (sampler.hpp).
+  SampleWeight weigh(uint64_t address, uint64_t size) const;
   void add_mapping(ProcessState& p, uint32_t pid, const MappingSet::Piece& piece);
   std::vector<MappingSet::Removal> unmap(ProcessState& p, uint64_t start, uint64_t length);
   void restore_mapping(ProcessState& p, const MappingSet::Removal& r);
@@ -188,7 +202,14 @@ class Tracker final : public RecordSink {
   uint64_t live_ = 0;  // heap blocks + mapping pieces of every process
   EpochClock clock_;
   std::unordered_map<uint32_t, ProcessState> processes_;
+  uint32_t last_pid_ = 0;                  // the process process() returned last...
+  ProcessState* last_process_ = nullptr;   // ...and its state (an element of processes_)
   std::unordered_map<uint64_t, StackState> stacks_;
+  struct StackMemo {
+    uint64_t id = 0;
+    StackState* state = nullptr;  // an element of stacks_; nullptr: empty
+  };
+  std::array<StackMemo, 4096> stack_memo_{};  // see find_stack; 64 KiB, in the L2 cache
   FailureQueue failures_;
   std::vector<uint32_t> forks_;  // until take_forks()
 };

@@ -12,12 +12,13 @@ std::vector<StackEvidence> Tracker::evidence(const std::vector<uint32_t>& pids, 
   const uint64_t since = now_ns > recent_ns ? now_ns - recent_ns : 0;
   struct Tally {
     uint64_t bytes = 0, allocs = 0, recent = 0, largest_recent = 0, oldest_born = UINT64_MAX;
-    void add(uint64_t size, uint64_t born, uint64_t since, uint64_t count = 1) {
-      bytes += size;
-      allocs += count;
+    // `w`: what the block counts for (itself, or under sampling what it stands for); `size`: itself.
+    void add(SampleWeight w, uint64_t size, uint64_t born, uint64_t since) {
+      bytes += w.bytes;
+      allocs += w.allocs;
       oldest_born = std::min(oldest_born, born);
       if (born < since) return;
-      recent += size;
+      recent += w.bytes;
       largest_recent = std::max(largest_recent, size);
     }
   };
@@ -25,8 +26,10 @@ std::vector<StackEvidence> Tracker::evidence(const std::vector<uint32_t>& pids, 
   for (uint32_t pid : pids) {
     const auto p = processes_.find(pid);
     if (p == processes_.end()) continue;
-    for (const auto& [address, b] : p->second.blocks) live[b.stack_id].add(b.size, b.born_ns, since);
-    for (const auto& [start, m] : p->second.mappings.pieces()) live[m.stack_id].add(m.charged_bytes(), m.born_ns, since, m.charged_count());
+    for (const auto& [address, b] : p->second.blocks)
+      live[b.stack_id].add(weigh(address, b.size), b.size, b.born_ns, since);
+    for (const auto& [start, m] : p->second.mappings.pieces())
+      live[m.stack_id].add({m.charged_bytes(), m.charged_count()}, m.bytes(), m.born_ns, since);
   }
   std::vector<StackEvidence> out;
   for (const auto& [id, t] : live) {

@@ -11,11 +11,11 @@ struct LiveTally {
   uint64_t bytes = 0;
   uint64_t allocs = 0;
   uint64_t oldest_born_ns = UINT64_MAX;
-  void add(uint64_t size, uint64_t born_ns, uint64_t cutoff_ns, uint64_t count = 1) {
+  void add(SampleWeight w, uint64_t born_ns, uint64_t cutoff_ns) {  // w: what the block counts for
     oldest_born_ns = std::min(oldest_born_ns, born_ns);
     if (born_ns > cutoff_ns) return;  // too young for --min-age
-    bytes += size;
-    allocs += count;
+    bytes += w.bytes;
+    allocs += w.allocs;
   }
 };
 
@@ -30,8 +30,9 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
   Snapshot snap;
   snap.time_ns = now_ns;
   for (const auto& [pid, p] : processes_) {
-    for (const auto& [address, b] : p.blocks) live[b.stack_id].add(b.size, b.born_ns, cutoff);
-    for (const auto& [start, m] : p.mappings.pieces()) live[m.stack_id].add(m.charged_bytes(), m.born_ns, cutoff, m.charged_count());
+    for (const auto& [address, b] : p.blocks) live[b.stack_id].add(weigh(address, b.size), b.born_ns, cutoff);
+    for (const auto& [start, m] : p.mappings.pieces())
+      live[m.stack_id].add({m.charged_bytes(), m.charged_count()}, m.born_ns, cutoff);
     ProcessRow row;
     row.pid = pid;
     row.outstanding_bytes = p.outstanding_bytes;
@@ -75,6 +76,7 @@ Snapshot Tracker::snapshot(uint64_t now_ns, const SnapshotOptions& options) {
   if (options.top && snap.stacks.size() > options.top) snap.stacks.resize(options.top);
   snap.lost.unmatched_frees = counters_.unmatched_frees;
   snap.lost.refused_blocks = counters_.refused_blocks;
+  if (config_.sample_bytes) snap.sample_bytes = config_.sample_bytes;
   if (config_.fault_sample_bytes) snap.sample_bytes = config_.fault_sample_bytes;
   return snap;
 }
