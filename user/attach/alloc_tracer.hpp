@@ -3,13 +3,19 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "attach/target.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
+#include "memsight/abi.h"
 
 struct alloc_trace;
 struct ring_buffer;
@@ -41,10 +47,17 @@ class AllocTracer {
   static Result<std::unique_ptr<AllocTracer>> open(const TracerOptions& options, core::Decoder& decoder);
   ~AllocTracer();
 
-  // Attaches every allocator function the module defines, scoped to `pid`. Returns notes for the user
-  // (functions this allocator lacks, entry points shared by two names).
+  // Attaches every function of the module's role that it defines, scoped to `pid`, once per file and
+  // role (a second call for the same file does nothing and returns no notes). Returns notes for the
+  // user (functions this allocator lacks, roles this kernel or these privileges can't probe).
   Result<std::vector<std::string>> attach(uint32_t pid, const AllocatorModule& module);
-  // Waits up to timeout_ms for a wake-up, then drains everything waiting. Returns records consumed.
+  // Attaches ms_site at `address`, a return site of an allocator's new in process `pid` (a notice).
+  Result<void> attach_site(uint32_t pid, uint64_t address);
+  // Lets BPF stop `pid` (SIGSTOP) at each notice, until resumed: for the command memsight started.
+  Result<void> make_holdable(uint32_t pid);
+  // Notices since the last call (see abi.h MS_NOTICE_*): each needs probes, then SIGCONT if holdable.
+  std::vector<ms_notice> take_notices() { return std::exchange(notices_, {}); }
+  // Waits for a wake-up, then drains everything waiting. Returns records consumed.
   Result<int> poll(int timeout_ms);
   // Drains everything waiting without blocking.
   Result<int> drain();
@@ -56,12 +69,20 @@ class AllocTracer {
   AllocTracer(alloc_trace* skel, core::Decoder& decoder) : skel_(skel), decoder_(decoder) {}
   Result<void> start_ring();
   void attach_process_events();
+  static int on_notice(void* ctx, void* data, size_t size);
+  bool loaded(const char* program) const;
+  std::optional<std::string> unprobeable(uint32_t pid, const AllocatorModule& module) const;
+  bool covered_release(const AllocatorModule& module, uint64_t offset, uint64_t size) const;
 
   alloc_trace* skel_ = nullptr;
   core::Decoder& decoder_;
   ring_buffer* ring_ = nullptr;
   std::vector<bpf_link*> links_;
   std::vector<std::string> notes_;
+  std::vector<ms_notice> notices_;  // from the notices ring, until take_notices()
+  std::set<std::pair<uint32_t, uint64_t>> sites_;  // (pid, address) of ms_site probes attached
+  // (pid, dev, inode, role) already attached: a rendezvous finds the same files again.
+  std::set<std::tuple<uint32_t, uint64_t, uint64_t, Role>> attached_;
 };
 
 }  // namespace memsight::attach

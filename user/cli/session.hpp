@@ -6,9 +6,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "attach/alloc_tracer.hpp"
+#include "attach/hold_guard.hpp"
 #include "attach/launcher.hpp"
 #include "attach/oom_watcher.hpp"
 #include "cli/options.hpp"
@@ -60,6 +64,8 @@ class Session {
     std::string comm;
   };
   Result<void> attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules);
+  void handle_notices();  // probes BPF asked for (libraries mapped, new call sites)
+  void note_once(uint32_t pid, const std::string& note);  // each note said once per process
   Result<void> attach_pids();
   Result<void> launch_command();
   void watch(uint32_t pid, const std::string& comm);
@@ -81,9 +87,11 @@ class Session {
   core::Pipeline pipeline_{tracker_, symbols_};
   core::Decoder decoder_{pipeline_};
   std::unique_ptr<attach::AllocTracer> tracer_;
+  std::optional<attach::HoldGuard> guard_;  // before command_: destroyed after it
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;
+  std::set<std::pair<uint32_t, std::string>> said_;  // notes already given, per process
 
   std::unique_ptr<attach::OomWatcher> oom_;  // with options_.watch_oom, when it loads
   core::EpisodeGrouper kills_;
