@@ -29,17 +29,20 @@ char LICENSE[] SEC("license") = "GPL";
 /* An allocator's own new has no return probe, only one at its call site (ms_site), which a throw or a
  * site not probed yet skips: its frame is known to be running only while the slot it returns through
  * still holds its return address (a later call from the caller writes its own there). At the same
- * stack pointer a new call replaces it: a tail call inside new carries the same size and return. */
-static __always_inline int own_new_running(struct call *c, __u64 sp)
+ * stack pointer, the same return address and size are a tail call inside new (new[] jumps to new) or
+ * the same call again: either way the call remembered stands for it. */
+static __always_inline int own_new_running(struct call *c, __u64 sp, __u64 size)
 {
 	__u64 slot = 0;
 
-	return sp < c->sp && !bpf_probe_read_user(&slot, sizeof(slot), (void *)c->sp) && slot == c->ret_addr;
+	if (bpf_probe_read_user(&slot, sizeof(slot), (void *)c->sp) || slot != c->ret_addr)
+		return 0;
+	return sp < c->sp || (sp == c->sp && size == c->size);
 }
 
 /* The thread's call in flight, if it is still live; a call whose return was never seen (its thread left
  * the function another way, or the probe was attached mid-call) is dropped and counted. */
-static __always_inline struct call *live_call(__u64 id, __u64 sp)
+static __always_inline struct call *live_call(__u64 id, __u64 sp, __u64 size)
 {
 	struct call *c = bpf_map_lookup_elem(&inflight, &id);
 
@@ -47,11 +50,10 @@ static __always_inline struct call *live_call(__u64 id, __u64 sp)
 		return 0;
 	/* Deeper in the stack (a lower sp) is a call made from inside it; the same sp is a tail call from
 	 * it (new[] jumps to new, realloc(NULL, n) to malloc): both belong to the outer call. */
-	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns && (!c->own_return || own_new_running(c, sp)))
+	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns && (!c->own_return || own_new_running(c, sp, size)))
 		return c;
 	bpf_map_delete_elem(&inflight, &id);
-	if (!(c->own_return && sp == c->sp))
-		count(MS_CNT_INFLIGHT_STALE);
+	count(MS_CNT_INFLIGHT_STALE);
 	return 0;
 }
 
@@ -63,7 +65,7 @@ static __always_inline int remember(struct pt_regs *ctx, __u64 cookie, __u64 siz
 	__u64 sp = PT_REGS_SP(ctx);
 	struct call c = {};
 
-	if (live_call(id, sp)) {
+	if (live_call(id, sp, size)) {
 		count(MS_CNT_NESTED);
 		return 0;
 	}
@@ -177,7 +179,7 @@ int BPF_UPROBE(ms_free, __u64 address)
 {
 	if (!address)
 		return 0; /* free(NULL) does nothing */
-	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
+	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED); /* realloc(p, 0) freeing p: its MOVE_BEGIN said it already */
 		return 0;
 	}
@@ -188,7 +190,7 @@ int BPF_UPROBE(ms_free, __u64 address)
 SEC("uprobe")
 int BPF_UPROBE(ms_munmap, __u64 address, __u64 len)
 {
-	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
+	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED);
 		return 0;
 	}
@@ -363,7 +365,7 @@ int BPF_UPROBE(ms_unwind)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
 
-	if (c && c->own_return && own_new_running(c, PT_REGS_SP(ctx))) {
+	if (c && c->own_return && own_new_running(c, PT_REGS_SP(ctx), ~0ull)) {
 		call = *c;
 		bpf_map_delete_elem(&inflight, &id);
 		failed(ctx, &call);
@@ -466,8 +468,7 @@ int BPF_UPROBE(ms_own_new, __u64 size)
 /* The instruction a new of an allocator returns to: the block is in the return register. Only the
  * return of the call remembered at this thread's entry counts: the same return address, and the stack
  * pointer just above the one seen at entry (the return address popped). */
-SEC("uprobe")
-int BPF_UPROBE(ms_site)
+static __always_inline int at_site(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
@@ -482,4 +483,18 @@ int BPF_UPROBE(ms_site)
 	else if (call.size)
 		failed(ctx, &call); /* nothrow new */
 	return 0;
+}
+
+/* One site, placed when its first call said so (a notice). */
+SEC("uprobe")
+int BPF_UPROBE(ms_site)
+{
+	return at_site(ctx);
+}
+
+/* Every site found in a file's code at attach (attach/code_scan.hpp), in one link per file. */
+SEC("uprobe.multi")
+int BPF_UPROBE(ms_sites)
+{
+	return at_site(ctx);
 }

@@ -12,7 +12,7 @@
 #include "alloc_trace.skel.h"
 #include "attach/libbpf_log.hpp"
 #include "attach/percpu_counters.hpp"
-#include "attach/delete_coverage.hpp"
+#include "attach/code_scan.hpp"
 #include "attach/known_allocators.hpp"
 #include "attach/probe_site.hpp"
 #include "memsight/abi.h"
@@ -102,9 +102,9 @@ Result<void> AllocTracer::make_holdable(uint32_t pid) {
 }
 
 Result<void> AllocTracer::attach_site(uint32_t pid, uint64_t address) {
-  if (!sites_.insert({pid, address}).second) return {};
   auto where = locate_code(pid, address);
   if (!where) return tl::unexpected(where.error());
+  if (!sites_.insert({pid, where->dev, where->ino, where->offset}).second) return {};  // found in its code
   LIBBPF_OPTS(bpf_uprobe_opts, opts);
   bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.ms_site, static_cast<pid_t>(pid),
                                                    where->open_path.c_str(), where->offset, &opts);
@@ -166,12 +166,47 @@ bool AllocTracer::covered_release(const AllocatorModule& module, uint64_t offset
   return offsets.count(offset) || reaches_release(module.open_path, offset, size, offsets, names);
 }
 
+// Every call in the module's code to an operator new that an allocator serves itself, probed where it
+// returns, in one link: the block is then seen from the first call on, in processes memsight cannot
+// stop as well. The names are the PLT/GOT symbols; a static binary or the allocator itself calls its
+// own entries directly.
+Result<void> AllocTracer::attach_call_sites(uint32_t pid, const AllocatorModule& module) {
+  std::set<std::string> names;
+  std::set<uint64_t> own;
+  for (const auto& name : symbols_of(Role::kOwnNew)) {
+    if (!name.starts_with("_Zn")) continue;  // the new variants, not delete
+    names.insert(name);
+    if (auto f = module.facts.functions.find(name); f != module.facts.functions.end()) own.insert(f->second);
+  }
+  std::vector<uint64_t> offsets;
+  for (uint64_t offset : return_sites(module.open_path, own, names))
+    if (sites_.insert({pid, module.dev, module.ino, offset}).second) offsets.push_back(offset);
+  if (offsets.empty()) return {};
+  LIBBPF_OPTS(bpf_uprobe_multi_opts, opts);
+  opts.offsets = reinterpret_cast<const unsigned long*>(offsets.data());
+  opts.cnt = offsets.size();
+  bpf_link* link = bpf_program__attach_uprobe_multi(skel_->progs.ms_sites, static_cast<pid_t>(pid),
+                                                    module.open_path.c_str(), nullptr, &opts);
+  if (!link) {
+    const int err = errno;
+    if (err == ESRCH) return fail(ExitCode::kTargetMissing, fmt::format("pid {} exited before memsight attached", pid));
+    return tl::unexpected(
+        libbpf_error(fmt::format("cannot probe the {} operator new call sites of {}", offsets.size(), module.path), err));
+  }
+  links_.push_back(link);
+  return {};
+}
+
 Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const AllocatorModule& module) {
   const uint8_t one = 1;
   if (bpf_map__update_elem(skel_->maps.targets, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
     return tl::unexpected(libbpf_error("cannot register the target", errno));
   if (!attached_.insert({pid, module.dev, module.ino, module.role}).second) return std::vector<std::string>{};
   if (auto why = unprobeable(pid, module)) return std::vector<std::string>{*why};
+  if (module.role == Role::kCaller) {
+    if (auto placed = attach_call_sites(pid, module); !placed) return tl::unexpected(placed.error());
+    return std::vector<std::string>{};
+  }
   if (module.role == Role::kLoader && loader_cookie(module) == 0)
     return std::vector<std::string>{fmt::format("pid {}: {} has no _r_debug: libraries it maps later are not "
                                                 "traced", pid, module.path)};

@@ -73,6 +73,7 @@ class AllocTracer {
   bool loaded(const char* program) const;
   std::optional<std::string> unprobeable(uint32_t pid, const AllocatorModule& module) const;
   bool covered_release(const AllocatorModule& module, uint64_t offset, uint64_t size) const;
+  Result<void> attach_call_sites(uint32_t pid, const AllocatorModule& module);
 
   alloc_trace* skel_ = nullptr;
   core::Decoder& decoder_;
@@ -80,7 +81,8 @@ class AllocTracer {
   std::vector<bpf_link*> links_;
   std::vector<std::string> notes_;
   std::vector<ms_notice> notices_;  // from the notices ring, until take_notices()
-  std::set<std::pair<uint32_t, uint64_t>> sites_;  // (pid, address) of ms_site probes attached
+  // (pid, dev, inode, file offset) of the new call sites probed: found in the code, or told by a notice.
+  std::set<std::tuple<uint32_t, uint64_t, uint64_t, uint64_t>> sites_;
   // (pid, dev, inode, role) already attached: a rendezvous finds the same files again.
   std::set<std::tuple<uint32_t, uint64_t, uint64_t, Role>> attached_;
 };

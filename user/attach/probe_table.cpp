@@ -67,6 +67,7 @@ const char* role_name(Role role) {
     case Role::kOwnNew: return "operator new/delete";
     case Role::kUnwinder: return "C++ unwinder";
     case Role::kLoader: return "dynamic loader";
+    case Role::kCaller: return "operator new call sites";
   }
   return "?";
 }

@@ -16,6 +16,7 @@ enum class Role : uint8_t {
                   // entry and return, with kUnwinder keeping exceptions working through the return probe
   kUnwinder,      // the C++ unwinder (libgcc_s): where a throw starts, return probes are undone (ms_unwind)
   kLoader,        // ld.so's _dl_debug_state: libraries were mapped; held until attached (ms_rtld)
+  kCaller,        // any code: where it calls an allocator's own new, the block is read (ms_sites)
 };
 
 const char* role_name(Role role);

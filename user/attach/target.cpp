@@ -71,6 +71,7 @@ std::vector<AllocatorModule> roles_of(const AllocatorModule& file, bool main_sta
     add(known && known->own_new ? Role::kOwnNew : Role::kNewViaMalloc, known ? known->name : file_name(file.path));
   if (defines(file.facts, "_Unwind_RaiseException")) add(Role::kUnwinder, file_name(file.path));
   if (defines(file.facts, "_dl_debug_state")) add(Role::kLoader, file_name(file.path));
+  add(Role::kCaller, file_name(file.path));  // used only where some allocator serves new itself
   return out;
 }
 
@@ -137,8 +138,9 @@ int attach_rank(Role role) {
     case Role::kNewViaMalloc: return 2;
     case Role::kOwnNew: return 3;
     case Role::kLoader: return 4;
+    case Role::kCaller: return 5;
   }
-  return 5;
+  return 6;
 }
 
 bool malloc_first(const AllocatorModule& a, const AllocatorModule& b) {
@@ -206,7 +208,11 @@ Result<CodeLocation> locate_code(uint32_t pid, uint64_t address) {
   auto file = named ? symbolize::open_for_reading(*named, m->path) : tl::unexpected(named.error());
   if (!file) return fail(ExitCode::kTargetMissing, fmt::format("pid {}: cannot open {}: {}", pid, m->path, file.error()));
   auto shared = std::make_shared<const symbolize::UniqueFd>(std::move(*file));
-  return CodeLocation{m->path, symbolize::fd_path(shared->get()), address - m->start + m->offset, shared};
+  struct stat st;
+  if (fstat(shared->get(), &st) != 0)
+    return fail(ExitCode::kTargetMissing, fmt::format("pid {}: cannot stat {}: {}", pid, m->path, std::strerror(errno)));
+  return CodeLocation{m->path, symbolize::fd_path(shared->get()), address - m->start + m->offset, st.st_dev, st.st_ino,
+                      shared};
 }
 
 Result<std::string> resolve_command(const std::string& name) {

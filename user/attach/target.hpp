@@ -54,6 +54,7 @@ struct CodeLocation {
   std::string path;       // as the process sees it
   std::string open_path;  // /proc/self/fd/N of `file`
   uint64_t offset = 0;
+  uint64_t dev = 0, ino = 0;  // the file's identity
   std::shared_ptr<const symbolize::UniqueFd> file;
 };
 Result<CodeLocation> locate_code(uint32_t pid, uint64_t address);

@@ -55,7 +55,8 @@ std::string module_list(const std::vector<attach::AllocatorModule>& modules) {
   std::vector<std::string> seen;
   std::string out;
   for (const auto& m : modules) {
-    if (m.role == attach::Role::kUnwinder || m.role == attach::Role::kLoader) continue;
+    if (m.role != attach::Role::kMalloc && m.role != attach::Role::kNewViaMalloc && m.role != attach::Role::kOwnNew)
+      continue;
     if (std::find(seen.begin(), seen.end(), m.path) != seen.end()) continue;
     seen.push_back(m.path);
     out += (out.empty() ? "" : ", ") + m.path;
@@ -122,7 +123,11 @@ void Session::note_once(uint32_t pid, const std::string& note) {
 }
 
 Result<void> Session::attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules) {
+  // Call sites of new matter only where an allocator serves new itself (jemalloc, tcmalloc).
+  const bool own_new = std::any_of(modules.begin(), modules.end(),
+                                   [](const attach::AllocatorModule& m) { return m.role == attach::Role::kOwnNew; });
   for (const auto& module : modules) {
+    if (module.role == attach::Role::kCaller && !own_new) continue;
     auto notes = tracer_->attach(pid, module);
     if (!notes) return tl::unexpected(notes.error());
     for (const auto& note : *notes) note_once(pid, note);
