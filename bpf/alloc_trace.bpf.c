@@ -395,8 +395,8 @@ struct {
 } notices SEC(".maps");
 
 /* key: the process's address space and a return address in it; value: unused. The call sites of an
- * allocator's new that user space has probed (ms_site) or been told of. The address space (mm) makes
- * an exec a fresh start. */
+ * allocator's new that user space has probed (found in the code, entered here for the mm a notice
+ * named) or been told of. The address space (mm) makes an exec a fresh start. */
 struct site_key {
 	__u64 mm;
 	__u64 address;
@@ -413,7 +413,8 @@ struct {
 static __always_inline void notify(__u32 kind, __u64 address)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct ms_notice n = {.tgid = tgid, .kind = kind, .address = address};
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ms_notice n = {.tgid = tgid, .kind = kind, .address = address, .mm = (__u64)BPF_CORE_READ(task, mm)};
 	__u8 *hold = bpf_map_lookup_elem(&holdable, &tgid);
 
 	if (bpf_ringbuf_output(&notices, &n, sizeof(n), BPF_RB_FORCE_WAKEUP)) {

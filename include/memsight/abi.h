@@ -149,6 +149,8 @@ struct ms_notice {
 	__u32 tgid;
 	__u32 kind;    /* MS_NOTICE_* */
 	__u64 address; /* MS_NOTICE_NEW_SITE: the return address (user virtual) to probe; else 0 */
+	__u64 mm;      /* the process's address space (kernel pointer, an identity only): the key of the
+			* `sites` map, where user space enters the call sites it probed from the code */
 };
 
 #define MS_STACK_HEADER_BYTES 40 /* ms_stack without frames: the bytes sent before nr_frames * 8 */
@@ -161,7 +163,7 @@ static_assert(sizeof(struct ms_free) == 48, "ms_free is 48 bytes");
 static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
 static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
-static_assert(sizeof(struct ms_notice) == 16, "ms_notice is 16 bytes");
+static_assert(sizeof(struct ms_notice) == 24, "ms_notice is 24 bytes");
 #else
 _Static_assert(sizeof(struct ms_header) == 24, "ms_header is 24 bytes");
 _Static_assert(sizeof(struct ms_stack) == MS_STACK_HEADER_BYTES + 8 * MS_MAX_FRAMES, "ms_stack layout");
@@ -170,7 +172,7 @@ _Static_assert(sizeof(struct ms_free) == 48, "ms_free is 48 bytes");
 _Static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 _Static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
 _Static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
-_Static_assert(sizeof(struct ms_notice) == 16, "ms_notice is 16 bytes");
+_Static_assert(sizeof(struct ms_notice) == 24, "ms_notice is 24 bytes");
 #endif
 
 /* ---- OOM watch (bpf/oom_watch.bpf.c): its own ring buffer, its own counters ---- */

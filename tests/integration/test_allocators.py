@@ -17,6 +17,7 @@ from harness import Tracer, by_caller, read_line
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 JEMALLOC = os.path.join(LIBDIR, "libjemalloc.so.2")
 TCMALLOC = os.path.join(LIBDIR, "libtcmalloc_minimal.so.4")
+MIMALLOC = os.path.join(LIBDIR, "libmimalloc.so.2")
 CXX_WORK = ["--leak", "300", "--churn", "2000", "--bad-alloc", "3"]
 
 
@@ -29,13 +30,13 @@ def snapshots_and_truth(snaps):
 class CxxLeakChecks:
     """What ms_cxx_workload knows to be true, checked against memsight's final snapshot."""
 
-    def assert_exact(self, final, truth, allocator_module):
+    def assert_exact(self, final, truth, allocator_module, bad_allocs=3):
         """allocator_module: the file name operator new is in (libstdc++ when it calls malloc)."""
         self.assertTrue(final["final"])
         self.assertEqual(final["lost"]["events"], 0, final["lost"])
         # A failing new must still throw bad_alloc the program catches; nothrow new must return NULL.
-        self.assertEqual(truth["bad_alloc_caught"], 3)
-        self.assertEqual(truth["nothrow_null"], 3)
+        self.assertEqual(truth["bad_alloc_caught"], bad_allocs)
+        self.assertEqual(truth["nothrow_null"], bad_allocs)
         got = by_caller(final, truth["pid"])
         for fn, want in truth["functions"].items():
             name = f"(anonymous namespace)::{fn}()"
@@ -47,7 +48,8 @@ class CxxLeakChecks:
         for fn in ("leak_array", "leak_node"):
             frames = got[f"(anonymous namespace)::{fn}()"]["rows"][0]["frames"]
             with self.subTest(frames_of=fn):
-                self.assertTrue(frames[0]["function"].startswith(("operator new", "tc_new")), frames[0])
+                # tcmalloc and mimalloc name their new tc_new, mi_new (aliases of operator new).
+                self.assertTrue(frames[0]["function"].startswith(("operator new", "tc_new", "mi_new")), frames[0])
                 self.assertTrue(os.path.basename(frames[0]["module"]).startswith(allocator_module), frames[0])
                 self.assertEqual(frames[1]["function"], f"(anonymous namespace)::{fn}()")
                 self.assertEqual(os.path.basename(frames[1]["file"]), "ms_cxx_workload.cpp")
@@ -85,6 +87,15 @@ class ExactUnderEachAllocator(unittest.TestCase, CxxLeakChecks):
         truth, final, err = self.trace_command("env", f"LD_PRELOAD={TCMALLOC}", harness.CXX_WORKLOAD, *CXX_WORK)
         self.assertIn("libtcmalloc_minimal.so.4", err)
         self.assert_exact(final, truth, "libtcmalloc_minimal.so")
+
+    def test_mimalloc_preloaded(self):
+        if not os.path.exists(MIMALLOC):
+            self.skipTest("needs libmimalloc2.0")
+        # No impossible requests: mimalloc aborts the program on one, traced or not.
+        truth, final, err = self.trace_command("env", f"LD_PRELOAD={MIMALLOC}", harness.CXX_WORKLOAD,
+                                               "--leak", "300", "--churn", "2000")
+        self.assertIn("libmimalloc.so.2", err)
+        self.assert_exact(final, truth, "libmimalloc.so", bad_allocs=0)
 
     def test_exec_chain_into_a_preloaded_allocator(self):
         # sh, then env, then the program: three images in one process; jemalloc arrives with the last.

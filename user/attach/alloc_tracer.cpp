@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +16,8 @@
 #include "attach/code_scan.hpp"
 #include "attach/known_allocators.hpp"
 #include "attach/probe_site.hpp"
+#include "attach/process_info.hpp"
+#include "core/proc_maps.hpp"
 #include "memsight/abi.h"
 
 namespace memsight::attach {
@@ -178,8 +181,11 @@ Result<void> AllocTracer::attach_call_sites(uint32_t pid, const AllocatorModule&
     names.insert(name);
     if (auto f = module.facts.functions.find(name); f != module.facts.functions.end()) own.insert(f->second);
   }
+  auto [found, fresh] = sites_in_file_.try_emplace({module.dev, module.ino});
+  if (fresh) found->second = return_sites(module.open_path, own, names);
+  enter_known_sites(pid, module, found->second);
   std::vector<uint64_t> offsets;
-  for (uint64_t offset : return_sites(module.open_path, own, names))
+  for (uint64_t offset : found->second)
     if (sites_.insert({pid, module.dev, module.ino, offset}).second) offsets.push_back(offset);
   if (offsets.empty()) return {};
   LIBBPF_OPTS(bpf_uprobe_multi_opts, opts);
@@ -197,16 +203,34 @@ Result<void> AllocTracer::attach_call_sites(uint32_t pid, const AllocatorModule&
   return {};
 }
 
+// The call sites of `module` as addresses of `pid`'s current image, entered in BPF's `sites` (best
+// effort: a site left out costs one notice, and a stop of the command memsight started).
+void AllocTracer::enter_known_sites(uint32_t pid, const AllocatorModule& module, const std::vector<uint64_t>& offsets) {
+  const auto mm = mm_of_.find(pid);
+  auto maps = mm == mm_of_.end() || offsets.empty() ? std::nullopt : read_file(fmt::format("/proc/{}/maps", pid));
+  if (!maps) return;
+  const core::ParsedMaps parsed = core::parse_maps(*maps);
+  const uint8_t one = 1;
+  for (const auto& m : parsed.mappings) {
+    if (m.inode != module.ino || makedev(m.dev_major, m.dev_minor) != module.dev) continue;
+    for (uint64_t offset : offsets) {
+      if (offset < m.offset || offset - m.offset >= m.end - m.start) continue;
+      const struct { uint64_t mm, address; } key = {mm->second, m.start + offset - m.offset};
+      bpf_map__update_elem(skel_->maps.sites, &key, sizeof(key), &one, sizeof(one), BPF_ANY);
+    }
+  }
+}
+
 Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const AllocatorModule& module) {
   const uint8_t one = 1;
   if (bpf_map__update_elem(skel_->maps.targets, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
     return tl::unexpected(libbpf_error("cannot register the target", errno));
-  if (!attached_.insert({pid, module.dev, module.ino, module.role}).second) return std::vector<std::string>{};
-  if (auto why = unprobeable(pid, module)) return std::vector<std::string>{*why};
-  if (module.role == Role::kCaller) {
+  if (module.role == Role::kCaller) {  // again after each exec: the sites get the new image's addresses
     if (auto placed = attach_call_sites(pid, module); !placed) return tl::unexpected(placed.error());
     return std::vector<std::string>{};
   }
+  if (!attached_.insert({pid, module.dev, module.ino, module.role}).second) return std::vector<std::string>{};
+  if (auto why = unprobeable(pid, module)) return std::vector<std::string>{*why};
   if (module.role == Role::kLoader && loader_cookie(module) == 0)
     return std::vector<std::string>{fmt::format("pid {}: {} has no _r_debug: libraries it maps later are not "
                                                 "traced", pid, module.path)};

@@ -57,6 +57,9 @@ class AllocTracer {
   Result<void> make_holdable(uint32_t pid);
   // Notices since the last call (see abi.h MS_NOTICE_*): each needs probes, then SIGCONT if holdable.
   std::vector<ms_notice> take_notices() { return std::exchange(notices_, {}); }
+  // The address space a notice named for `pid` (its current image): call sites found in the code are
+  // entered in BPF's `sites` under it, so their first calls need no notice (nor a stop).
+  void set_address_space(uint32_t pid, uint64_t mm) { mm_of_[pid] = mm; }
   // Waits for a wake-up, then drains everything waiting. Returns records consumed.
   Result<int> poll(int timeout_ms);
   // Drains everything waiting without blocking.
@@ -74,6 +77,7 @@ class AllocTracer {
   std::optional<std::string> unprobeable(uint32_t pid, const AllocatorModule& module) const;
   bool covered_release(const AllocatorModule& module, uint64_t offset, uint64_t size) const;
   Result<void> attach_call_sites(uint32_t pid, const AllocatorModule& module);
+  void enter_known_sites(uint32_t pid, const AllocatorModule& module, const std::vector<uint64_t>& offsets);
 
   alloc_trace* skel_ = nullptr;
   core::Decoder& decoder_;
@@ -83,6 +87,9 @@ class AllocTracer {
   std::vector<ms_notice> notices_;  // from the notices ring, until take_notices()
   // (pid, dev, inode, file offset) of the new call sites probed: found in the code, or told by a notice.
   std::set<std::tuple<uint32_t, uint64_t, uint64_t, uint64_t>> sites_;
+  // (dev, inode) -> the new call sites found in that file's code (decoding it takes a while).
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<uint64_t>> sites_in_file_;
+  std::map<uint32_t, uint64_t> mm_of_;  // pid -> address space, from its last notice
   // (pid, dev, inode, role) already attached: a rendezvous finds the same files again.
   std::set<std::tuple<uint32_t, uint64_t, uint64_t, Role>> attached_;
 };

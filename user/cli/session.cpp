@@ -143,6 +143,7 @@ void Session::handle_notices() {
   std::set<uint32_t> stopped;
   for (const ms_notice& n : tracer_->take_notices()) {
     if (command_ && n.tgid == static_cast<uint32_t>(command_->pid())) stopped.insert(n.tgid);
+    tracer_->set_address_space(n.tgid, n.mm);
     if (n.kind == MS_NOTICE_NEW_SITE) {
       if (auto placed = tracer_->attach_site(n.tgid, n.address); !placed)
         note_once(n.tgid, fmt::format("pid {}: some operator new calls are not traced: {}", n.tgid,

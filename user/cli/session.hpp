@@ -86,8 +86,9 @@ class Session {
   symbolize::Symbolizer symbols_;
   core::Pipeline pipeline_{tracker_, symbols_};
   core::Decoder decoder_{pipeline_};
+  // Destroyed after the tracer: its programs may stop the command until their links are gone.
+  std::optional<attach::HoldGuard> guard_;
   std::unique_ptr<attach::AllocTracer> tracer_;
-  std::optional<attach::HoldGuard> guard_;  // before command_: destroyed after it
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;
