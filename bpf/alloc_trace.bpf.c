@@ -7,6 +7,8 @@
  *   realloc mremap              -> remember, MS_REC_MOVE_BEGIN      -> stack + MS_REC_MOVE_END
  *   free munmap                 -> MS_REC_FREE (no return probe)
  *   any of the above failing                                         -> stack + MS_REC_ALLOC_FAIL
+ *   jemalloc/tcmalloc operator new (ms_own_new) -> remember  -> at its call site (ms_site): stack + ALLOC
+ *   ld.so's rendezvous (ms_rtld), a new call site not probed yet -> a notice to user space (end of file)
  *
  * The stack is taken at the return: the user registers then are the caller's, so the frame-pointer walk
  * starts at the return address inside the direct caller (an entry probe would lose that frame). frames[0]
@@ -49,7 +51,8 @@ static __always_inline struct call *live_call(__u64 id, __u64 sp, __u64 size)
 	if (!c)
 		return 0;
 	/* Deeper in the stack (a lower sp) is a call made from inside it; the same sp is a tail call from
-	 * it (new[] jumps to new, realloc(NULL, n) to malloc): both belong to the outer call. */
+	 * it (new[] jumps to new, realloc(NULL, n) to malloc): both belong to the outer call. An
+	 * allocator's own new may have returned unseen: own_new_running says. */
 	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns && (!c->own_return || own_new_running(c, sp, size)))
 		return c;
 	bpf_map_delete_elem(&inflight, &id);
@@ -264,7 +267,7 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 		 * C++ exception unwinding through that frame (a failing new throws bad_alloc; nothrow new
 		 * catches it from the throwing one) finds no unwind info there and terminates the program.
 		 * The allocator new calls returns the block for it instead. An allocator's own new (jemalloc,
-		 * tcmalloc) has its return probed (ms_unwind keeps throws working): what it calls is its own. */
+		 * tcmalloc) gets its block at its call site (ms_site): what it calls inside is its own. */
 		if (c->fn != MS_FN_NEW || c->own_return || !returns_block((__u16)bpf_get_attach_cookie(ctx)))
 			return 0;
 		call = *c;
@@ -373,7 +376,7 @@ int BPF_UPROBE(ms_unwind)
 	return 0;
 }
 
-/* ---- Holding a process while user space attaches (ms_rtld, ms_size0 of an allocator's new) ----
+/* ---- Holding a process while user space attaches (ms_rtld, ms_own_new) ----
  * Some probes can only be placed once the process shows what it needs: an allocator mapped after exec
  * (LD_PRELOAD), a new call site whose return gives the block (ms_site). The program writes a notice
  * (tgid and address) to `notices`, which wakes user space at once; for a process memsight started

@@ -51,9 +51,9 @@
 #define MS_FN_NEW 14 /* C++ operator new, new[], their nothrow and aligned variants (libstdc++) */
 #define MS_FN_COUNT 15
 
-/* Attach cookie of an allocating entry probe: the MS_FN_* in its low 16 bits, and this flag when the
- * function's own return is probed too (operator new of jemalloc/tcmalloc, which does not call malloc):
- * ms_ret then records the block at that return and ignores the allocator calls nested in it. */
+/* Attach cookie of an allocating entry probe: the MS_FN_* in its low 16 bits, and this flag for an
+ * allocator's own operator new (jemalloc/tcmalloc/mimalloc: it does not call malloc), whose block is read
+ * where it returns to in its caller (ms_site): ms_ret ignores the allocator calls nested in it. */
 #define MS_COOKIE_OWN_RETURN (1u << 16)
 
 /* ms_stack.flags */

@@ -115,9 +115,16 @@ class ExactUnderEachAllocator(unittest.TestCase, CxxLeakChecks):
         self.assert_exact(final, truth, "libjemalloc.so")
 
 
-def run_attached(command, env=None):
+def named_while_alive(snapshot, pid, function):
+    return any(s["pid"] == pid and len(s["frames"]) > 1 and s["frames"][1]["function"] == function
+               for s in snapshot["stacks"])
+
+
+def run_attached(command, env=None, named=None):
     """Starts a --sync program, attaches `memsight trace -p` to it, lets it work once the first snapshot
-    is out, and waits for both. Returns (truth, final snapshot, memsight stderr)."""
+    is out, and waits for both. Returns (truth, final snapshot, memsight stderr).
+    named: a function whose stack must be in a snapshot, named, before the program may exit (files
+    only its own mount namespace can reach are gone with it: memsight names frames while it lives)."""
     work = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     tracer = None
     try:
@@ -127,6 +134,8 @@ def run_attached(command, env=None):
         work.stdin.write("g")
         work.stdin.flush()
         truth = json.loads(read_line(work.stdout, 120, "the truth line"))
+        while named and not named_while_alive(tracer.next_snapshot(), pid, named):
+            pass
         work.stdin.close()
         assert work.wait(timeout=60) == 0, "the workload failed"
         code, snaps, err = tracer.finish()
@@ -176,7 +185,8 @@ class OwnMountNamespace(unittest.TestCase):
     def test_attached_by_pid(self):
         script = self.script(harness.WORKLOAD, "--sync", "--leak", "40")
         # The copy lives on a tmpfs mounted in the namespace only: the host never sees a file there.
-        truth, final, _ = run_attached(["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script])
+        truth, final, _ = run_attached(["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script],
+                                       named="leak_block")
         self.assertFalse(os.path.exists(f"{self.mnt}/libc.so.6"), "the copy is not visible to the host")
         self.assert_traced_through_copy(final, truth)
 

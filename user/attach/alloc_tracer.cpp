@@ -29,9 +29,10 @@ int on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-// Programs that need more than the others, each tried and left out when it won't load: ms_rtld and
-// ms_own_new send signals (bpf_send_signal, 5.3+). What each leaves untraced is said at attach.
-constexpr const char* kDemanding[] = {"ms_rtld", "ms_own_new"};
+// Programs that need more than the others, left out in this order until the object loads: ms_sites is
+// a uprobe.multi program (6.6+), ms_rtld and ms_own_new send signals (bpf_send_signal, 5.3+). What each
+// leaves untraced is said at attach.
+constexpr const char* kDemanding[] = {"ms_sites", "ms_rtld", "ms_own_new"};
 
 // The functions that release a block in an allocator: where a delete variant may end.
 constexpr const char* kReleases[] = {"free", "cfree", "sdallocx", "dallocx"};
@@ -226,6 +227,10 @@ Result<std::vector<std::string>> AllocTracer::attach(uint32_t pid, const Allocat
   if (bpf_map__update_elem(skel_->maps.targets, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY))
     return tl::unexpected(libbpf_error("cannot register the target", errno));
   if (module.role == Role::kCaller) {  // again after each exec: the sites get the new image's addresses
+    if (!loaded("ms_sites"))
+      return std::vector<std::string>{fmt::format("pid {}: operator new call sites are probed as they are first "
+                                                  "called (no uprobe.multi before kernel 6.6): those first calls "
+                                                  "are missed unless memsight started the process", pid)};
     if (auto placed = attach_call_sites(pid, module); !placed) return tl::unexpected(placed.error());
     return std::vector<std::string>{};
   }

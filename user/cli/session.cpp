@@ -398,6 +398,10 @@ void Session::print_throughput(uint64_t elapsed_ns) const {
   std::string refused;
   if (s.tracker.refused_blocks)
     refused = fmt::format("; {} allocations untracked at the --max-blocks cap", s.tracker.refused_blocks);
+  // Calls whose return was never seen: left by longjmp, or an allocator's new returning through a call
+  // site not probed yet (-p targets, until its probe is placed).
+  if (s.bpf.inflight_stale)
+    refused += fmt::format("; {} allocating calls whose return was not seen", s.bpf.inflight_stale);
   fmt::print(stderr,
              "memsight: {} records in {:.1f} s, {:.0f}/s; {} lost (ring buffer full {}, in-flight table full {}, "
              "rejected {}){}\n",
