@@ -185,7 +185,9 @@ Result<Target> find_target(uint32_t pid) {
     if (!seen_files.insert({file->dev, file->ino}).second) continue;  // one file under two paths
     looked.push_back(m.path);
     const bool main_static = m.path == exe_path && !file->facts.dynamic;
-    for (auto& role : roles_of(*file, main_static, target.notes)) target.modules.push_back(std::move(role));
+    std::vector<std::string> notes;
+    for (auto& role : roles_of(*file, main_static, notes)) target.modules.push_back(std::move(role));
+    for (const auto& note : notes) target.notes.push_back(fmt::format("pid {}: {}", pid, note));
   }
   std::stable_sort(target.modules.begin(), target.modules.end(), malloc_first);
   if (target.modules.empty() || target.modules.front().role != Role::kMalloc)
