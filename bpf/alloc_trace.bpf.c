@@ -7,6 +7,8 @@
  *   realloc mremap              -> remember, MS_REC_MOVE_BEGIN      -> stack + MS_REC_MOVE_END
  *   free munmap                 -> MS_REC_FREE (no return probe)
  *   any of the above failing                                         -> stack + MS_REC_ALLOC_FAIL
+ *   jemalloc/tcmalloc operator new (ms_own_new) -> remember  -> at its call site (ms_site): stack + ALLOC
+ *   ld.so's rendezvous (ms_rtld), a new call site not probed yet -> a notice to user space (end of file)
  *
  * The stack is taken at the return: the user registers then are the caller's, so the frame-pointer walk
  * starts at the return address inside the direct caller (an entry probe would lose that frame). frames[0]
@@ -27,17 +29,32 @@ char LICENSE[] SEC("license") = "GPL";
 #define RLIMIT_DATA 2
 #define RLIMIT_AS 9
 
+/* An allocator's own new has no return probe, only one at its call site (ms_site), which a throw or a
+ * site not probed yet skips: its frame is known to be running only while the slot it returns through
+ * still holds its return address (a later call from the caller writes its own there). At the same
+ * stack pointer, the same return address and size are a tail call inside new (new[] jumps to new) or
+ * the same call again: either way the call remembered stands for it. */
+static __always_inline int own_new_running(struct call *c, __u64 sp, __u64 size)
+{
+	__u64 slot = 0;
+
+	if (bpf_probe_read_user(&slot, sizeof(slot), (void *)c->sp) || slot != c->ret_addr)
+		return 0;
+	return sp < c->sp || (sp == c->sp && size == c->size);
+}
+
 /* The thread's call in flight, if it is still live; a call whose return was never seen (its thread left
  * the function another way, or the probe was attached mid-call) is dropped and counted. */
-static __always_inline struct call *live_call(__u64 id, __u64 sp)
+static __always_inline struct call *live_call(__u64 id, __u64 sp, __u64 size)
 {
 	struct call *c = bpf_map_lookup_elem(&inflight, &id);
 
 	if (!c)
 		return 0;
 	/* Deeper in the stack (a lower sp) is a call made from inside it; the same sp is a tail call from
-	 * it (new[] jumps to new, realloc(NULL, n) to malloc): both belong to the outer call. */
-	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns)
+	 * it (new[] jumps to new, realloc(NULL, n) to malloc): both belong to the outer call. An
+	 * allocator's own new may have returned unseen: own_new_running says. */
+	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns && (!c->own_return || own_new_running(c, sp, size)))
 		return c;
 	bpf_map_delete_elem(&inflight, &id);
 	count(MS_CNT_INFLIGHT_STALE);
@@ -46,13 +63,13 @@ static __always_inline struct call *live_call(__u64 id, __u64 sp)
 
 /* Entry of an allocating call: remember it for the return probe. Returns 0 when the call is nested and
  * must not be recorded. */
-static __always_inline int remember(struct pt_regs *ctx, __u16 fn, __u64 size, __u64 old)
+static __always_inline int remember(struct pt_regs *ctx, __u64 cookie, __u64 size, __u64 old)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
 	struct call c = {};
 
-	if (live_call(id, sp)) {
+	if (live_call(id, sp, size)) {
 		count(MS_CNT_NESTED);
 		return 0;
 	}
@@ -61,10 +78,11 @@ static __always_inline int remember(struct pt_regs *ctx, __u16 fn, __u64 size, _
 	c.entry_ip = PT_REGS_IP(ctx);
 	c.sp = sp;
 	c.time_ns = bpf_ktime_get_ns();
-	c.fn = fn;
+	c.fn = (__u16)cookie;
+	c.own_return = (cookie & MS_COOKIE_OWN_RETURN) != 0;
 	/* At entry the stack pointer points at the return address: the caller's own frame, which a
 	 * frame-pointer walk from inside operator new (no frame pointer in libstdc++) would skip. */
-	if (fn == MS_FN_NEW && bpf_probe_read_user(&c.ret_addr, sizeof(c.ret_addr), (void *)sp))
+	if (c.fn == MS_FN_NEW && bpf_probe_read_user(&c.ret_addr, sizeof(c.ret_addr), (void *)sp))
 		c.ret_addr = 0;
 	if (sample_bytes && !sample_entry(&c))
 		return 0;
@@ -107,14 +125,14 @@ static __always_inline __u64 mul_or_max(__u64 a, __u64 b)
 SEC("uprobe")
 int BPF_UPROBE(ms_size0, __u64 size)
 {
-	return remember(ctx, (__u16)bpf_get_attach_cookie(ctx), size, 0), 0;
+	return remember(ctx, bpf_get_attach_cookie(ctx), size, 0), 0;
 }
 
 /* memalign and aligned_alloc: the size is the second argument. */
 SEC("uprobe")
 int BPF_UPROBE(ms_size1, __u64 align, __u64 size)
 {
-	return remember(ctx, (__u16)bpf_get_attach_cookie(ctx), size, 0), 0;
+	return remember(ctx, bpf_get_attach_cookie(ctx), size, 0), 0;
 }
 
 SEC("uprobe")
@@ -184,7 +202,7 @@ int BPF_UPROBE(ms_free, __u64 address)
 			release(MS_REC_FREE, MS_FN_FREE, address, 0);
 		return 0;
 	}
-	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
+	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED); /* realloc(p, 0) freeing p: its MOVE_BEGIN said it already */
 		return 0;
 	}
@@ -195,7 +213,7 @@ int BPF_UPROBE(ms_free, __u64 address)
 SEC("uprobe")
 int BPF_UPROBE(ms_munmap, __u64 address, __u64 len)
 {
-	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx))) {
+	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED);
 		return 0;
 	}
@@ -296,8 +314,9 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 		/* operator new has no return probe: a uretprobe replaces the return address on the stack, and
 		 * C++ exception unwinding through that frame (a failing new throws bad_alloc; nothrow new
 		 * catches it from the throwing one) finds no unwind info there and terminates the program.
-		 * The allocator new calls returns the block for it instead. */
-		if (c->fn != MS_FN_NEW || !returns_block((__u16)bpf_get_attach_cookie(ctx)))
+		 * The allocator new calls returns the block for it instead. An allocator's own new (jemalloc,
+		 * tcmalloc) gets its block at its call site (ms_site): what it calls inside is its own. */
+		if (c->fn != MS_FN_NEW || c->own_return || !returns_block((__u16)bpf_get_attach_cookie(ctx)))
 			return 0;
 		call = *c;
 		bpf_map_delete_elem(&inflight, &id);
@@ -384,4 +403,153 @@ int BPF_PROG(ms_fork, struct task_struct *parent, struct task_struct *child)
 	r.child_tgid = child_tgid;
 	emit(&r, sizeof(r));
 	return 0;
+}
+
+/* ---- C++ exceptions and operator new (ms_unwind) ----
+ * An allocator's own operator new (jemalloc, tcmalloc) is not given a uretprobe: that replaces its
+ * return address on the stack with the kernel's trampoline, which has no unwind information, so a
+ * bad_alloc thrown through it would make the unwinder give up and terminate the program (and putting
+ * the address back at the throw needs bpf_probe_write_user, which kernels in lockdown refuse). Its
+ * block is read at the return site in the caller instead (ms_site). A new that throws never gets
+ * there: every throw starts in the unwinder (_Unwind_RaiseException & co), where the new in flight
+ * whose frame the throw is leaving is recorded as failed and forgotten. */
+SEC("uprobe")
+int BPF_UPROBE(ms_unwind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
+
+	if (c && c->own_return && own_new_running(c, PT_REGS_SP(ctx), ~0ull)) {
+		call = *c;
+		bpf_map_delete_elem(&inflight, &id);
+		failed(ctx, &call);
+	}
+	return 0;
+}
+
+/* ---- Holding a process while user space attaches (ms_rtld, ms_own_new) ----
+ * Some probes can only be placed once the process shows what it needs: an allocator mapped after exec
+ * (LD_PRELOAD), a new call site whose return gives the block (ms_site). The program writes a notice
+ * (tgid and address) to `notices`, which wakes user space at once; for a process memsight started
+ * (`holdable`), it also stops it with SIGSTOP until user space has attached and sends SIGCONT. A
+ * guardian process of memsight's sends SIGCONT if memsight dies first (attach/hold_guard.hpp). */
+
+/* key: tgid; value: MS_HOLD_*. Processes that may be stopped: the command memsight started (exec keeps
+ * the pid). Others (-p targets) get notices only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} holdable SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096 * 16);
+} notices SEC(".maps");
+
+/* key: the process's address space and a return address in it; value: unused. The call sites of an
+ * allocator's new that user space has probed (found in the code, entered here for the mm a notice
+ * named) or been told of. The address space (mm) makes an exec a fresh start. */
+struct site_key {
+	__u64 mm;
+	__u64 address;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct site_key);
+	__type(value, __u8);
+} sites SEC(".maps");
+
+#define SIGSTOP 19
+
+static __always_inline void notify(__u32 kind, __u64 address)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct ms_notice n = {.tgid = tgid, .kind = kind, .address = address, .mm = (__u64)BPF_CORE_READ(task, mm)};
+	__u8 *hold = bpf_map_lookup_elem(&holdable, &tgid);
+
+	if (bpf_ringbuf_output(&notices, &n, sizeof(n), BPF_RB_FORCE_WAKEUP)) {
+		count(MS_CNT_RINGBUF_FULL);
+		return;
+	}
+	if (hold && *hold != MS_HOLD_NO)
+		bpf_send_signal(SIGSTOP); /* the whole process: it resumes on user space's SIGCONT */
+}
+
+/* ld.so calls _dl_debug_state (an empty function, there for debuggers) when its list of libraries
+ * changes: with r_state RT_ADD before mapping, RT_CONSISTENT after, before any of the new code runs.
+ * The attach cookie is the distance from _dl_debug_state to the loader's _r_debug, whose r_state
+ * (byte 24, glibc's struct r_debug on 64-bit) tells the two apart. */
+#define R_DEBUG_STATE_OFFSET 24
+#define RT_CONSISTENT 0
+
+SEC("uprobe")
+int BPF_UPROBE(ms_rtld)
+{
+	__u64 r_debug = PT_REGS_IP(ctx) + (__s64)bpf_get_attach_cookie(ctx);
+	__s32 state = -1;
+
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)(r_debug + R_DEBUG_STATE_OFFSET)) ||
+	    state != RT_CONSISTENT)
+		return 0;
+	notify(MS_NOTICE_LIBRARIES, 0);
+	return 0;
+}
+
+/* An allocator's own operator new (jemalloc, tcmalloc): remembered like any allocation, and its block
+ * read where it returns to (ms_site). The first call from a call site that has no probe yet says where
+ * one is needed; the process memsight started waits for it, so even that call is seen. */
+SEC("uprobe")
+int BPF_UPROBE(ms_own_new, __u64 size)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct site_key key = {.mm = (__u64)BPF_CORE_READ(task, mm)};
+	__u8 one = 1;
+
+	if (!remember(ctx, MS_FN_NEW | MS_COOKIE_OWN_RETURN, size, 0))
+		return 0;
+	if (bpf_probe_read_user(&key.address, sizeof(key.address), (void *)PT_REGS_SP(ctx)))
+		return 0;
+	if (bpf_map_lookup_elem(&sites, &key))
+		return 0;
+	if (!bpf_map_update_elem(&sites, &key, &one, BPF_NOEXIST))
+		notify(MS_NOTICE_NEW_SITE, key.address);
+	return 0;
+}
+
+/* The instruction a new of an allocator returns to: the block is in the return register. Only the
+ * return of the call remembered at this thread's entry counts: the same return address, and the stack
+ * pointer just above the one seen at entry (the return address popped). */
+static __always_inline int at_site(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
+	__u64 ret = PT_REGS_RC(ctx);
+
+	if (!c || !c->own_return || c->ret_addr != PT_REGS_IP(ctx) || PT_REGS_SP(ctx) != c->sp + 8)
+		return 0;
+	call = *c;
+	bpf_map_delete_elem(&inflight, &id);
+	if (ret)
+		born(ctx, &call, ret);
+	else if (call.size)
+		failed(ctx, &call); /* nothrow new */
+	return 0;
+}
+
+/* One site, placed when its first call said so (a notice). */
+SEC("uprobe")
+int BPF_UPROBE(ms_site)
+{
+	return at_site(ctx);
+}
+
+/* Every site found in a file's code at attach (attach/code_scan.hpp), in one link per file. */
+SEC("uprobe.multi")
+int BPF_UPROBE(ms_sites)
+{
+	return at_site(ctx);
 }

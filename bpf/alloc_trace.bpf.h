@@ -23,8 +23,9 @@ struct call {
 	__u64 time_ns;  /* entry time (CLOCK_MONOTONIC) */
 	__u64 ret_addr; /* operator new: where it returns to in its caller, read at entry (see ms_ret) */
 	__u16 fn;       /* MS_FN_* */
-	__u16 drop_new; /* --sample-bytes: realloc whose old block was taken and whose new one is not */
-	__u16 _pad[2];
+	__u16 drop_new;   /* --sample-bytes: realloc whose old block was taken and whose new one is not */
+	__u16 own_return; /* 1: an allocator's own new, its block read at its call site (MS_COOKIE_OWN_RETURN) */
+	__u16 _pad[1];
 };
 
 /* Records go to user space through this one queue; its size is set at load. */

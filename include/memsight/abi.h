@@ -57,6 +57,11 @@
 #define MS_FN_PAGES_MOVE 18 /* ms_free MOVE_BEGIN + ms_move_end: mremap moved a range and its resident pages */
 #define MS_FN_COUNT 19
 
+/* Attach cookie of an allocating entry probe: the MS_FN_* in its low 16 bits, and this flag for an
+ * allocator's own operator new (jemalloc/tcmalloc/mimalloc: it does not call malloc), whose block is read
+ * where it returns to in its caller (ms_site): ms_ret ignores the allocator calls nested in it. */
+#define MS_COOKIE_OWN_RETURN (1u << 16)
+
 /* ms_stack.flags */
 #define MS_STACK_TRUNCATED 1 /* the walk filled every slot: outer frames may be missing */
 
@@ -164,6 +169,23 @@ struct ms_alloc_fail {
 	__u16 _pad[3];
 };
 
+/* Notices from BPF to the attach layer (ring `notices`, not the record stream): something in a target
+ * needs a probe now. A process memsight started is stopped (SIGSTOP) until user space has placed it and
+ * sent SIGCONT. Values of the `holdable` map (key: tgid): */
+#define MS_HOLD_NO 0  /* never stopped (a -p target): notices only */
+#define MS_HOLD_YES 1 /* the command memsight started: stopped at each notice */
+
+#define MS_NOTICE_LIBRARIES 1 /* the loader mapped libraries (after exec, or dlopen): look at the maps again */
+#define MS_NOTICE_NEW_SITE 2  /* an allocator's operator new was called from `address`, not probed yet */
+
+struct ms_notice {
+	__u32 tgid;
+	__u32 kind;    /* MS_NOTICE_* */
+	__u64 address; /* MS_NOTICE_NEW_SITE: the return address (user virtual) to probe; else 0 */
+	__u64 mm;      /* the process's address space (kernel pointer, an identity only): the key of the
+			* `sites` map, where user space enters the call sites it probed from the code */
+};
+
 #define MS_STACK_HEADER_BYTES 40 /* ms_stack without frames: the bytes sent before nr_frames * 8 */
 
 #ifdef __cplusplus
@@ -175,6 +197,7 @@ static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
 static_assert(sizeof(struct ms_exit) == 40, "ms_exit is 40 bytes");
 static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
+static_assert(sizeof(struct ms_notice) == 24, "ms_notice is 24 bytes");
 #else
 _Static_assert(sizeof(struct ms_header) == 24, "ms_header is 24 bytes");
 _Static_assert(sizeof(struct ms_stack) == MS_STACK_HEADER_BYTES + 8 * MS_MAX_FRAMES, "ms_stack layout");
@@ -184,6 +207,7 @@ _Static_assert(sizeof(struct ms_move_end) == 56, "ms_move_end is 56 bytes");
 _Static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
 _Static_assert(sizeof(struct ms_exit) == 40, "ms_exit is 40 bytes");
 _Static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
+_Static_assert(sizeof(struct ms_notice) == 24, "ms_notice is 24 bytes");
 #endif
 
 /* ---- OOM watch (bpf/oom_watch.bpf.c): its own ring buffer, its own counters ---- */

@@ -2,7 +2,8 @@
 // from leak_node() (new), N/2 arrays from leak_array() (new[]), one std::vector grown to a known
 // capacity in keep_vector(); churns new/delete pairs in churn_node(). Bytes are sizes requested.
 //   ms_cxx_workload [--leak N] [--churn N] [--bad-alloc N] [--sync]
-// --bad-alloc N: N requests too large to succeed (64 TiB) through throwing new (std::bad_alloc caught)
+// --bad-alloc N: N requests too large to succeed (4 EiB: more than any x86-64 address space, so every
+// allocator refuses it; jemalloc hands out 64 TiB of address space) through throwing new (std::bad_alloc caught)
 // and N through nothrow new (nullptr): a tracer must leave C++ exception handling intact.
 // With --sync: prints `ready PID`, waits for a byte on stdin, works, prints the truth as one JSON line,
 // waits for stdin to close, exits 0. Without it: works, prints the truth, exits.
@@ -57,7 +58,7 @@ KEEP void churn_node() {
   delete n;
 }
 
-constexpr size_t kImpossible = size_t{1} << 46;
+constexpr size_t kImpossible = size_t{1} << 62;
 char* volatile g_escape;  // a pointer stored here can't be elided with its new/delete pair
 
 // Returns whether the request failed the way C++ says: bad_alloc thrown, and caught here.

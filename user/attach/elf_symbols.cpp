@@ -31,19 +31,26 @@ std::optional<uint64_t> file_offset(Elf* elf, uint64_t vaddr) {
 }
 
 void scan_symbols(Elf* elf, Elf_Scn* scn, const GElf_Shdr& sh, const std::vector<std::string>& names,
-                  std::map<std::string, uint64_t>& out) {
+                  ElfFacts& facts) {
+  auto& out = facts.functions;
   Elf_Data* data = elf_getdata(scn, nullptr);
   if (!data || sh.sh_entsize == 0) return;
   const size_t count = sh.sh_size / sh.sh_entsize;
   for (size_t i = 0; i < count; ++i) {
     GElf_Sym sym;
     if (!gelf_getsym(data, static_cast<int>(i), &sym)) break;
-    if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC) continue;
+    const int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT) continue;
     if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
     if (GELF_ST_BIND(sym.st_info) == STB_LOCAL) continue;
     const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
-    if (!name || std::find(names.begin(), names.end(), name) == names.end() || out.count(name)) continue;
-    if (auto off = file_offset(elf, sym.st_value)) out[name] = *off;
+    if (!name || std::find(names.begin(), names.end(), name) == names.end() || facts.addresses.count(name)) continue;
+    facts.addresses[name] = sym.st_value;
+    if (type == STT_OBJECT) continue;
+    if (auto off = file_offset(elf, sym.st_value)) {
+      out[name] = *off;
+      facts.sizes[name] = sym.st_size;
+    }
   }
 }
 
@@ -63,13 +70,18 @@ Result<ElfFacts> read_elf_facts(const std::string& path, const std::vector<std::
   if (elf_getphdrnum(elf.get(), &n) == 0) {
     for (size_t i = 0; i < n; ++i) {
       GElf_Phdr ph;
-      if (gelf_getphdr(elf.get(), static_cast<int>(i), &ph) && ph.p_type == PT_INTERP) facts.dynamic = true;
+      if (!gelf_getphdr(elf.get(), static_cast<int>(i), &ph) || ph.p_type != PT_INTERP) continue;
+      facts.dynamic = true;
+      size_t raw_size = 0;
+      const char* raw = elf_rawfile(elf.get(), &raw_size);
+      if (raw && ph.p_offset < raw_size && ph.p_filesz > 1 && ph.p_filesz <= raw_size - ph.p_offset)
+        facts.interpreter.assign(raw + ph.p_offset, strnlen(raw + ph.p_offset, ph.p_filesz));
     }
   }
   for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf.get(), scn));) {
     GElf_Shdr sh;
     if (gelf_getshdr(scn, &sh) && (sh.sh_type == SHT_DYNSYM || sh.sh_type == SHT_SYMTAB))
-      scan_symbols(elf.get(), scn, sh, names, facts.functions);
+      scan_symbols(elf.get(), scn, sh, names, facts);
   }
   elf.reset();
   close(fd);

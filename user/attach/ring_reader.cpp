@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <span>
+#include <string>
 
 #include "attach/libbpf_log.hpp"
 
@@ -26,6 +27,13 @@ void RingReader::stop() {
 Result<void> RingReader::start(const bpf_map* events, core::Decoder& decoder) {
   ring_ = ring_buffer__new(bpf_map__fd(events), on_sample, &decoder, nullptr);
   if (!ring_) return tl::unexpected(libbpf_error("cannot set up the ring buffer", errno));
+  return {};
+}
+
+Result<void> RingReader::add(const bpf_map* ring, int (*on_record)(void*, void*, size_t), void* ctx,
+                             const char* what) {
+  if (int err = ring_buffer__add(ring_, bpf_map__fd(ring), on_record, ctx))
+    return tl::unexpected(libbpf_error(std::string("cannot set up ") + what, err));
   return {};
 }
 

@@ -18,6 +18,8 @@ class RingReader {
   ~RingReader() { stop(); }
 
   Result<void> start(const bpf_map* events, core::Decoder& decoder);
+  // Another ring drained on the same polls, into `on_record(ctx, data, size)`; `what` names it in errors.
+  Result<void> add(const bpf_map* ring, int (*on_record)(void*, void*, size_t), void* ctx, const char* what);
   Result<int> poll(int timeout_ms);
   Result<int> drain();
   // Frees the ring before its BPF object goes (idempotent).

@@ -8,61 +8,110 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "attach/known_allocators.hpp"
 #include "attach/process_info.hpp"
 #include "core/proc_maps.hpp"
 
 namespace memsight::attach {
 namespace {
 
-bool has_prefix(const std::string& path, const char* prefix) {
-  return std::filesystem::path(path).filename().string().rfind(prefix, 0) == 0;
-}
-
-bool is_libc(const std::string& path) {
-  const std::string base = std::filesystem::path(path).filename();
-  return base.rfind("libc.so", 0) == 0 || (base.rfind("libc-", 0) == 0 && base.ends_with(".so"));
-}
-
-bool defines_any(const ElfFacts& facts, Library library) {
-  if (library == Library::kLibc) return facts.functions.count("malloc") && facts.functions.count("free");
-  return !facts.functions.empty();
-}
-
-// The module at `open_path` as a library of that kind, if it defines what memsight probes there.
-std::optional<AllocatorModule> probe_module(Library library, const std::string& path, const std::string& open_path) {
-  auto facts = read_elf_facts(open_path, probed_symbols(library));
-  if (!facts || !defines_any(*facts, library)) return std::nullopt;
-  return AllocatorModule{library, path, open_path, *facts};
-}
-
 std::string proc_path(uint32_t pid, const std::string& leaf) { return fmt::format("/proc/{}/{}", pid, leaf); }
 
+std::string file_name(const std::string& path) { return std::filesystem::path(path).filename(); }
+
+bool defines(const ElfFacts& facts, const std::string& name) { return facts.functions.count(name) > 0; }
+
+// Every name any role looks for, with every known prefix of the C API: one pass over each file.
+const std::vector<std::string>& wanted_symbols() {
+  static const std::vector<std::string> names = [] {
+    std::set<std::string> all;
+    for (Role r : {Role::kMalloc, Role::kNewViaMalloc, Role::kOwnNew, Role::kUnwinder, Role::kLoader})
+      for (auto& s : symbols_of(r)) all.insert(s);
+    for (const auto& prefix : known_prefixes())
+      for (auto& s : symbols_of(Role::kMalloc, prefix)) all.insert(s);
+    all.insert("_r_debug");  // the loader's state, next to _dl_debug_state (ms_rtld)
+    return std::vector<std::string>(all.begin(), all.end());
+  }();
+  return names;
+}
+
+// The prefix under which the file exports malloc and free: "" when the plain names are there.
+std::optional<std::string> c_api_prefix(const ElfFacts& facts, const KnownAllocator* known) {
+  if (defines(facts, "malloc") && defines(facts, "free")) return "";
+  for (const auto& prefix : known ? std::vector<std::string>(known->prefixes.begin(), known->prefixes.end())
+                                  : known_prefixes())
+    if (defines(facts, prefix + "malloc") && defines(facts, prefix + "free")) return prefix;
+  return std::nullopt;
+}
+
+// What an opened file does in a process: the roles it plays. `main_static`: it is a statically linked
+// executable (its own malloc is expected, not news). Unknown allocators are said in `notes`.
+std::vector<AllocatorModule> roles_of(const AllocatorModule& file, bool main_static, std::vector<std::string>& notes) {
+  std::vector<AllocatorModule> out;
+  const KnownAllocator* known = allocator_of_file(file.path);
+  auto add = [&](Role role, std::string allocator, std::string prefix = "") {
+    AllocatorModule m = file;
+    m.role = role;
+    m.allocator = std::move(allocator);
+    m.prefix = std::move(prefix);
+    out.push_back(std::move(m));
+  };
+  if (auto prefix = c_api_prefix(file.facts, known)) {
+    if (!known && !main_static)
+      notes.push_back(fmt::format("{} exports {}malloc and {}free but is no allocator memsight knows: traced "
+                                  "through its standard entry points only (operator new there is not probed)",
+                                  file.path, *prefix, *prefix));
+    add(Role::kMalloc, known ? known->name : file_name(file.path), *prefix);
+  }
+  if (defines(file.facts, "_Znwm") || defines(file.facts, "_Znam"))
+    add(known && known->own_new ? Role::kOwnNew : Role::kNewViaMalloc, known ? known->name : file_name(file.path));
+  if (defines(file.facts, "_Unwind_RaiseException")) add(Role::kUnwinder, file_name(file.path));
+  if (defines(file.facts, "_dl_debug_state")) add(Role::kLoader, file_name(file.path));
+  add(Role::kCaller, file_name(file.path));  // used only where some allocator serves new itself
+  return out;
+}
+
+// The file at `path`, opened by memsight in its own root (the command's files are memsight's).
+std::optional<AllocatorModule> open_own(const std::string& path) {
+  struct stat st;
+  auto facts = read_elf_facts(path, wanted_symbols());
+  if (!facts || stat(path.c_str(), &st) != 0) return std::nullopt;
+  AllocatorModule m;
+  m.path = m.open_path = path;
+  m.facts = std::move(*facts);
+  m.dev = st.st_dev;
+  m.ino = st.st_ino;
+  return m;
+}
+
 // The file `path` of process `pid`, opened inside its root so no symlink of the process leads memsight
-// out of it, as a library of that kind. `why` gets the reason it could not be opened.
-std::optional<AllocatorModule> probe_in_root(Library library, uint32_t pid, const std::string& path, std::string& why) {
+// out of it. `why` gets the reason it could not be opened.
+std::optional<AllocatorModule> open_in_process(uint32_t pid, const std::string& path, std::string& why) {
   auto named = symbolize::open_in_root(proc_path(pid, "root"), path);
   auto file = named ? symbolize::open_for_reading(*named, path) : tl::unexpected(named.error());
-  if (!file) {
-    why = file.error();
+  struct stat st;
+  if (!file || fstat(file->get(), &st) != 0) {
+    why = file ? std::strerror(errno) : file.error();
     return std::nullopt;
   }
   auto shared = std::make_shared<const symbolize::UniqueFd>(std::move(*file));
-  auto module = probe_module(library, path, symbolize::fd_path(shared->get()));
-  if (module) module->file = std::move(shared);
-  return module;
-}
-
-// libstdc++ as mapped in `maps`: of process `pid`, or memsight's own (no pid).
-std::optional<AllocatorModule> find_libstdcxx(const core::ParsedMaps& maps, std::optional<uint32_t> pid) {
-  std::string why;
-  for (const auto& m : maps.mappings)
-    if (m.file_backed() && has_prefix(m.path, "libstdc++.so"))
-      return pid ? probe_in_root(Library::kLibstdcxx, *pid, m.path, why)
-                 : probe_module(Library::kLibstdcxx, m.path, m.path);
-  return std::nullopt;
+  auto facts = read_elf_facts(symbolize::fd_path(shared->get()), wanted_symbols());
+  if (!facts) {
+    why = facts.error().message;
+    return std::nullopt;
+  }
+  AllocatorModule m;
+  m.path = path;
+  m.open_path = symbolize::fd_path(shared->get());
+  m.facts = std::move(*facts);
+  m.dev = st.st_dev;
+  m.ino = st.st_ino;
+  m.file = std::move(shared);
+  return m;
 }
 
 Result<core::ParsedMaps> read_maps(uint32_t pid) {
@@ -80,30 +129,37 @@ std::optional<uint32_t> thread_group_of(uint32_t id) {
   return static_cast<uint32_t>(std::strtoul(status->c_str() + at + 6, nullptr, 10));
 }
 
-}  // namespace
-
-const std::vector<std::string>& probed_symbols(Library library) {
-  static const std::vector<std::string> libc = {
-      "malloc", "calloc", "realloc", "reallocarray", "free",  "posix_memalign", "aligned_alloc",
-      "memalign", "valloc", "pvalloc", "mmap", "munmap", "mremap"};
-  // operator new, new[]; nothrow; aligned (C++17); aligned nothrow.
-  static const std::vector<std::string> libstdcxx = {
-      "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
-      "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t"};
-  return library == Library::kLibc ? libc : libstdcxx;
+// The order modules are attached in: malloc first (it decides whether the process is traceable), the
+// unwinder before any return probe on operator new (a throw must never find one unguarded).
+int attach_rank(Role role) {
+  switch (role) {
+    case Role::kMalloc: return 0;
+    case Role::kUnwinder: return 1;
+    case Role::kNewViaMalloc: return 2;
+    case Role::kOwnNew: return 3;
+    case Role::kLoader: return 4;
+    case Role::kCaller: return 5;
+  }
+  return 6;
 }
+
+bool malloc_first(const AllocatorModule& a, const AllocatorModule& b) {
+  return attach_rank(a.role) < attach_rank(b.role);
+}
+
+}  // namespace
 
 Result<Target> find_target(uint32_t pid) {
   struct stat st;
   if (pid == 0 || stat(proc_path(pid, "").c_str(), &st) != 0)
     return fail(ExitCode::kTargetMissing, fmt::format("no process with pid {}", pid));
-  std::optional<std::string> note;
+  Target target{pid, read_comm(pid).value_or("?"), {}, {}};
   if (auto tgid = thread_group_of(pid); tgid && *tgid != pid) {
     // Allocations are per process (threads share the heap): trace the whole process.
-    note = fmt::format("{} is a thread of process {}: tracing the process", pid, *tgid);
-    pid = *tgid;
+    target.notes.push_back(fmt::format("{} is a thread of process {}: tracing the process", pid, *tgid));
+    target.pid = pid = *tgid;
+    target.comm = read_comm(pid).value_or("?");
   }
-  Target target{pid, read_comm(pid).value_or("?"), {}, note};
   auto maps = read_maps(pid);
   if (!maps) return tl::unexpected(maps.error());
   char exe[4096];
@@ -111,39 +167,54 @@ Result<Target> find_target(uint32_t pid) {
   if (maps->mappings.empty() && n < 0)
     return fail(ExitCode::kTargetMissing,
                 fmt::format("pid {} ({}) is a kernel thread: it has no user memory to trace", pid, target.comm));
+  const std::string exe_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
 
-  std::vector<std::string> looked, why_not;  // paths tried; why some could not be opened
+  // Every executable file mapping, once per file: whichever exports malloc is probed (the one the
+  // process's symbol lookup picks is among them; the others are never called, so cost nothing).
+  std::set<std::pair<uint64_t, uint64_t>> seen_maps, seen_files;
+  std::vector<std::string> looked, why_not;
   for (const auto& m : maps->mappings) {
-    if (!m.file_backed() || !is_libc(m.path) || std::find(looked.begin(), looked.end(), m.path) != looked.end())
-      continue;
+    if (!m.file_backed() || m.perms.size() < 3 || m.perms[2] != 'x') continue;
+    if (!seen_maps.insert({(uint64_t{m.dev_major} << 32) | m.dev_minor, m.inode}).second) continue;
     std::string why;
-    if (auto libc = probe_in_root(Library::kLibc, pid, m.path, why)) {
-      target.modules.push_back(std::move(*libc));
-      break;
+    auto file = open_in_process(pid, m.path, why);
+    if (!file) {
+      if (!why.empty()) why_not.push_back(why);
+      continue;
     }
+    if (!seen_files.insert({file->dev, file->ino}).second) continue;  // one file under two paths
     looked.push_back(m.path);
-    if (!why.empty()) why_not.push_back(why);
+    const bool main_static = m.path == exe_path && !file->facts.dynamic;
+    std::vector<std::string> notes;
+    for (auto& role : roles_of(*file, main_static, notes)) target.modules.push_back(std::move(role));
+    for (const auto& note : notes) target.notes.push_back(fmt::format("pid {}: {}", pid, note));
   }
-  if (target.modules.empty() && n > 0) {
-    const std::string exe_path(exe, static_cast<size_t>(n));
-    if (auto own = probe_module(Library::kLibc, exe_path, proc_path(pid, "exe"))) {
-      target.modules.push_back(std::move(*own));
-      if (auto cxx = probe_module(Library::kLibstdcxx, exe_path, proc_path(pid, "exe")))
-        target.modules.push_back(std::move(*cxx));
-      return target;
-    }
-    looked.push_back(exe_path);
-  }
-  if (target.modules.empty())
+  std::stable_sort(target.modules.begin(), target.modules.end(), malloc_first);
+  if (target.modules.empty() || target.modules.front().role != Role::kMalloc)
     return fail(ExitCode::kTargetMissing,
-                fmt::format("pid {} ({}): no allocator memsight can probe: looked for malloc and free in "
-                            "glibc's libc.so.6 and in the executable ({}{}); programs with their own allocator "
-                            "(Go, static binaries without malloc) are not supported yet",
-                            pid, target.comm,
-                            looked.empty() ? "nothing mapped" : fmt::format("{}", fmt::join(looked, ", ")),
-                            why_not.empty() ? "" : fmt::format(" (not opened: {})", fmt::join(why_not, "; "))));
-  if (auto cxx = find_libstdcxx(*maps, pid)) target.modules.push_back(std::move(*cxx));
+                fmt::format("pid {} ({}): no allocator memsight can probe: no mapped file exports malloc and free "
+                            "(looked in {}{}); programs with their own allocator (Go, static binaries without "
+                            "malloc) are not supported yet",
+                            pid, target.comm, looked.empty() ? "nothing mapped" : fmt::format("{}", fmt::join(looked, ", ")),
+                            why_not.empty() ? "" : fmt::format("; not opened: {}", fmt::join(why_not, "; "))));
   return target;
+}
+
+Result<CodeLocation> locate_code(uint32_t pid, uint64_t address) {
+  auto maps = read_maps(pid);
+  if (!maps) return tl::unexpected(maps.error());
+  const core::Mapping* m = maps->find(address);
+  if (!m || !m->file_backed())
+    return fail(ExitCode::kTargetMissing, fmt::format("pid {}: no file is mapped at {:#x}", pid, address));
+  auto named = symbolize::open_in_root(proc_path(pid, "root"), m->path);
+  auto file = named ? symbolize::open_for_reading(*named, m->path) : tl::unexpected(named.error());
+  if (!file) return fail(ExitCode::kTargetMissing, fmt::format("pid {}: cannot open {}: {}", pid, m->path, file.error()));
+  auto shared = std::make_shared<const symbolize::UniqueFd>(std::move(*file));
+  struct stat st;
+  if (fstat(shared->get(), &st) != 0)
+    return fail(ExitCode::kTargetMissing, fmt::format("pid {}: cannot stat {}: {}", pid, m->path, std::strerror(errno)));
+  return CodeLocation{m->path, symbolize::fd_path(shared->get()), address - m->start + m->offset, st.st_dev, st.st_ino,
+                      shared};
 }
 
 Result<std::string> resolve_command(const std::string& name) {
@@ -166,34 +237,43 @@ Result<std::string> resolve_command(const std::string& name) {
 }
 
 Result<std::vector<AllocatorModule>> modules_for_command(const std::string& executable) {
-  auto facts = read_elf_facts(executable, probed_symbols(Library::kLibc));
+  auto facts = read_elf_facts(executable, wanted_symbols());
   if (!facts) {
     // A script runs its interpreter, a dynamic program like any other (the probes follow the exec).
     const auto head = read_file(executable).value_or("").substr(0, 2);
     if (head != "#!") return tl::unexpected(facts.error());
-    facts = ElfFacts{true, {}};
+    facts = ElfFacts{true, {}, {}, {}};
   }
   std::vector<AllocatorModule> modules;
+  std::vector<std::string> notes;  // a static executable is its own allocator: nothing to say
   if (!facts->dynamic) {
-    if (!defines_any(*facts, Library::kLibc))
+    auto own = open_own(executable);
+    if (own) modules = roles_of(*own, true, notes);
+    std::stable_sort(modules.begin(), modules.end(), malloc_first);
+    if (modules.empty() || modules.front().role != Role::kMalloc)
       return fail(ExitCode::kTargetMissing,
                   fmt::format("{} is statically linked and defines no malloc and free memsight can probe", executable));
-    modules.push_back(AllocatorModule{Library::kLibc, executable, executable, *facts});
-    if (auto cxx = probe_module(Library::kLibstdcxx, executable, executable)) modules.push_back(std::move(*cxx));
     return modules;
   }
   auto self = read_maps(static_cast<uint32_t>(getpid()));
   if (!self) return fail(ExitCode::kRuntime, "cannot read memsight's own maps: " + self.error().message);
+  // memsight's libc, libstdc++ and libgcc_s: the files the command's loader will map too. Probes on a
+  // library the command never maps cost nothing. Its loader: the one it names, else memsight's.
+  std::set<std::pair<uint64_t, uint64_t>> seen;
+  std::set<std::string> wanted_files = {"libc.so.6", "libstdc++.so.6", "libgcc_s.so.1"};
   for (const auto& m : self->mappings) {
-    if (!m.file_backed() || !is_libc(m.path)) continue;
-    if (auto libc = probe_module(Library::kLibc, m.path, m.path)) {
-      modules.push_back(std::move(*libc));
-      break;
-    }
+    const bool loader = facts->interpreter.empty() && m.path.find("/ld-linux") != std::string::npos;
+    if (!m.file_backed() || !(wanted_files.count(file_name(m.path)) || loader)) continue;
+    auto own = open_own(m.path);
+    if (!own || !seen.insert({own->dev, own->ino}).second) continue;
+    for (auto& role : roles_of(*own, false, notes)) modules.push_back(std::move(role));
   }
-  if (modules.empty()) return fail(ExitCode::kRuntime, "cannot find the libc memsight runs with in /proc/self/maps");
-  // Probes on a library the command never maps cost nothing: attach libstdc++ whatever it links.
-  if (auto cxx = find_libstdcxx(*self, std::nullopt)) modules.push_back(std::move(*cxx));
+  if (!facts->interpreter.empty())
+    if (auto ld = open_own(facts->interpreter); ld && seen.insert({ld->dev, ld->ino}).second)
+      for (auto& role : roles_of(*ld, false, notes)) modules.push_back(std::move(role));
+  std::stable_sort(modules.begin(), modules.end(), malloc_first);
+  if (modules.empty() || modules.front().role != Role::kMalloc)
+    return fail(ExitCode::kRuntime, "cannot find the libc memsight runs with in /proc/self/maps");
   return modules;
 }
 

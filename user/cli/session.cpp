@@ -15,6 +15,7 @@
 
 #include "attach/cgroup_memory.hpp"
 #include "attach/clock.hpp"
+#include "attach/hold_guard.hpp"
 #include "attach/preflight.hpp"
 #include "attach/process_info.hpp"
 #include "cli/oom_facts.hpp"
@@ -61,9 +62,17 @@ core::TrackerConfig tracker_config(const SessionOptions& options) {
   return config;
 }
 
+// The allocators a process is traced through, each file once: "jemalloc (/usr/lib/.../libjemalloc.so.2)".
 std::string module_list(const std::vector<attach::AllocatorModule>& modules) {
+  std::vector<std::string> seen;
   std::string out;
-  for (const auto& m : modules) out += (out.empty() ? "" : ", ") + m.path;
+  for (const auto& m : modules) {
+    if (m.role != attach::Role::kMalloc && m.role != attach::Role::kNewViaMalloc && m.role != attach::Role::kOwnNew)
+      continue;
+    if (std::find(seen.begin(), seen.end(), m.path) != seen.end()) continue;
+    seen.push_back(m.path);
+    out += (out.empty() ? "" : ", ") + m.path;
+  }
   return out;
 }
 
@@ -90,6 +99,11 @@ Result<void> Session::start() {
   signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
 
+  if (!options_.command.empty() && !options_.growth) {
+    if (auto guard = attach::HoldGuard::start()) guard_.emplace(std::move(*guard));
+    else fmt::print(stderr, "memsight: note: {}: libraries the command maps after exec may be missed\n",
+                    guard.error().message);
+  }
   if (options_.cgroup) {
     auto target = attach::find_cgroup(*options_.cgroup);
     if (!target) return tl::unexpected(target.error());
@@ -173,13 +187,48 @@ void Session::watch(uint32_t pid, const std::string& comm) {
   tracker_.add_process(pid, monotonic_ns());
 }
 
+void Session::note_once(uint32_t pid, const std::string& note) {
+  if (said_.insert({pid, note}).second) fmt::print(stderr, "memsight: note: {}\n", note);
+}
+
 Result<void> Session::attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules) {
+  // Call sites of new matter only where an allocator serves new itself (jemalloc, tcmalloc).
+  const bool own_new = std::any_of(modules.begin(), modules.end(),
+                                   [](const attach::AllocatorModule& m) { return m.role == attach::Role::kOwnNew; });
   for (const auto& module : modules) {
+    if (module.role == attach::Role::kCaller && !own_new) continue;
     auto notes = tracer_->attach(pid, module);
     if (!notes) return tl::unexpected(notes.error());
-    for (const auto& note : *notes) fmt::print(stderr, "memsight: note: {}\n", note);
+    for (const auto& note : *notes) note_once(pid, note);
   }
   return {};
+}
+
+// Notices from BPF: a target's loader mapped libraries (after exec, or a dlopen), or an allocator's
+// new was called from a site with no probe yet. Probes are placed, then a process memsight started,
+// which BPF stopped at the notice, is let go (SIGCONT), whatever happened: a process memsight can't
+// follow runs on untraced rather than stopped.
+void Session::handle_notices() {
+  std::set<uint32_t> stopped;
+  for (const ms_notice& n : tracer_->take_notices()) {
+    if (command_ && n.tgid == static_cast<uint32_t>(command_->pid())) stopped.insert(n.tgid);
+    tracer_->set_address_space(n.tgid, n.mm);
+    if (n.kind == MS_NOTICE_NEW_SITE) {
+      if (auto placed = tracer_->attach_site(n.tgid, n.address); !placed)
+        note_once(n.tgid, fmt::format("pid {}: some operator new calls are not traced: {}", n.tgid,
+                                      placed.error().message));
+      continue;
+    }
+    auto target = attach::find_target(n.tgid);
+    if (!target) continue;
+    for (const auto& note : target->notes) note_once(n.tgid, note);
+    if (auto attached = attach_modules(n.tgid, target->modules); !attached)
+      note_once(n.tgid, fmt::format("pid {}: libraries it mapped are not all traced: {}", n.tgid,
+                                    attached.error().message));
+    note_once(n.tgid, fmt::format("pid {} ({}) allocates through {}", n.tgid, target->comm, module_list(target->modules)));
+    symbols_.note_stack(n.tgid, {});  // its maps with the new libraries in them
+  }
+  for (uint32_t pid : stopped) kill(static_cast<pid_t>(pid), SIGCONT);
 }
 
 // tolerate_gone: a process that exits before memsight attaches is skipped (a cgroup's), not an error.
@@ -199,8 +248,8 @@ Result<void> Session::attach_pids(const std::vector<uint32_t>& pids, bool tolera
       continue;
     }
     if (!target) return tl::unexpected(target.error());
-    if (target->note) fmt::print(stderr, "memsight: note: {}\n", *target->note);
     const uint32_t pid = target->pid;
+    for (const auto& note : target->notes) note_once(pid, note);
     watch(pid, target->comm);  // before attaching: a process that exits meanwhile is still noticed
     // Its maps now, while it is alive: a process that exits before its first stack record is read
     // would otherwise leave its frames unnamed.
@@ -221,6 +270,10 @@ Result<void> Session::launch_command() {
   if (!launched) return tl::unexpected(launched.error());
   command_.emplace(std::move(*launched));
   const uint32_t pid = static_cast<uint32_t>(command_->pid());
+  // BPF may stop the command while probes are placed (a library mapped after exec, a new call site):
+  // only once the guardian knows it, so it is resumed if memsight dies.
+  if (guard_ && guard_->watch(pid))
+    if (auto holdable = tracer_->make_holdable(pid); !holdable) return holdable;
   watch(pid, std::filesystem::path(*executable).filename().string().substr(0, 15));  // as comm will say
   auto attached = options_.growth ? growth_->add_target(pid) : attach_modules(pid, *modules);
   if (!attached) {
@@ -359,6 +412,7 @@ void Session::follow_children() {
     if (!target) continue;  // gone already: it allocated nothing memsight could see
     watch(child, target->comm);
     symbols_.note_stack(child, {});  // its maps while it is alive (see attach_pids)
+    for (const auto& note : target->notes) note_once(child, note);
     if (auto attached = attach_modules(child, target->modules); !attached) {
       fmt::print(stderr, "memsight: note: child pid {} not followed: {}\n", child, attached.error().message);
       continue;
@@ -412,6 +466,7 @@ Result<void> Session::run() {
     const uint64_t until = std::min(next, stop.value_or(next));
     const int wait_ms = now >= until ? 0 : static_cast<int>(std::min<uint64_t>((until - now) / 1'000'000, kTickMs));
     if (auto polled = events_->poll(wait_ms); !polled) return tl::unexpected(polled.error());
+    if (tracer_) handle_notices();
     follow_children();
     if (auto ok = handle_episodes(); !ok) return ok;
     signalfd_siginfo info;
@@ -446,6 +501,10 @@ void Session::print_throughput(uint64_t elapsed_ns) const {
   if (s.bpf.sampled_full || s.bpf.no_sampler)
     refused += fmt::format("; sampled blocks not recorded: {} (table of sampled blocks full), {} (no sampler "
                            "state for the thread)", s.bpf.sampled_full, s.bpf.no_sampler);
+  // Calls whose return was never seen: left by longjmp, or an allocator's new returning through a call
+  // site not probed yet (-p targets, until its probe is placed).
+  if (s.bpf.inflight_stale)
+    refused += fmt::format("; {} allocating calls whose return was not seen", s.bpf.inflight_stale);
   fmt::print(stderr,
              "memsight: {} records in {:.1f} s, {:.0f}/s; {} lost (ring buffer full {}, in-flight table full {}, "
              "rejected {}){}\n",

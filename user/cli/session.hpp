@@ -6,11 +6,15 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "attach/alloc_tracer.hpp"
 #include "attach/cgroup_target.hpp"
 #include "attach/growth_tracer.hpp"
+#include "attach/hold_guard.hpp"
 #include "attach/launcher.hpp"
 #include "attach/oom_watcher.hpp"
 #include "cli/options.hpp"
@@ -67,6 +71,8 @@ class Session {
   Result<void> attach_pids(const std::vector<uint32_t>& pids, bool tolerate_gone);
   Result<void> attach_cgroup();
   bool open_ended() const;  // runs until Ctrl-C or --duration: no target list to outlive
+  void handle_notices();  // probes BPF asked for (libraries mapped, new call sites)
+  void note_once(uint32_t pid, const std::string& note);  // each note said once per process
   Result<void> launch_command();
   void watch(uint32_t pid, const std::string& comm);
   bool reap_exits();  // true when every target has exited
@@ -87,6 +93,8 @@ class Session {
   symbolize::Symbolizer symbols_;
   core::Pipeline pipeline_{tracker_, symbols_};
   core::Decoder decoder_{pipeline_};
+  // Destroyed after the tracer: its programs may stop the command until their links are gone.
+  std::optional<attach::HoldGuard> guard_;
   std::unique_ptr<attach::AllocTracer> tracer_;    // exact mode
   std::unique_ptr<attach::GrowthTracer> growth_;   // growth mode
   attach::EventSource* events_ = nullptr;          // whichever of the two runs
@@ -94,6 +102,7 @@ class Session {
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;
+  std::set<std::pair<uint32_t, std::string>> said_;  // notes already given, per process
 
   std::unique_ptr<attach::OomWatcher> oom_;  // with options_.watch_oom, when it loads
   core::EpisodeGrouper kills_;
