@@ -43,6 +43,27 @@ static __always_inline int own_new_running(struct call *c, __u64 sp, __u64 size)
 	return sp < c->sp || (sp == c->sp && size == c->size);
 }
 
+/* --all --mode exact: every process but memsight, whose own allocations must not feed it (the uprobes
+ * are on the files, for every process mapping them). */
+const volatile __u8 trace_all = 0;
+const volatile __u32 skip_tgid = 0;
+
+/* memsight itself, and under --all any other memsight: two host-wide exact traces would each record
+ * the allocations the other makes recording it, a loop that feeds itself. */
+static __always_inline int is_self(__u64 pid_tgid)
+{
+	char comm[16];
+
+	if (!skip_tgid)
+		return 0;
+	if ((__u32)(pid_tgid >> 32) == skip_tgid)
+		return 1;
+	if (bpf_get_current_comm(comm, sizeof(comm)))
+		return 0;
+	return comm[0] == 'm' && comm[1] == 'e' && comm[2] == 'm' && comm[3] == 's' && comm[4] == 'i' &&
+	       comm[5] == 'g' && comm[6] == 'h' && comm[7] == 't' && comm[8] == 0;
+}
+
 /* The thread's call in flight, if it is still live; a call whose return was never seen (its thread left
  * the function another way, or the probe was attached mid-call) is dropped and counted. */
 static __always_inline struct call *live_call(__u64 id, __u64 sp, __u64 size)
@@ -69,6 +90,8 @@ static __always_inline int remember(struct pt_regs *ctx, __u64 cookie, __u64 siz
 	__u64 sp = PT_REGS_SP(ctx);
 	struct call c = {};
 
+	if (is_self(id))
+		return 0;
 	if (live_call(id, sp, size)) {
 		count(MS_CNT_NESTED);
 		return 0;
@@ -193,7 +216,7 @@ int BPF_UPROBE(ms_mremap, __u64 old, __u64 old_len, __u64 new_len)
 SEC("uprobe")
 int BPF_UPROBE(ms_free, __u64 address)
 {
-	if (!address)
+	if (!address || is_self(bpf_get_current_pid_tgid()))
 		return 0; /* free(NULL) does nothing */
 	/* Sampling: only a taken block has a release to record; one nested in realloc(p, 0) was forgotten
 	 * at realloc's entry. A block not taken costs this one delete. */
@@ -213,6 +236,8 @@ int BPF_UPROBE(ms_free, __u64 address)
 SEC("uprobe")
 int BPF_UPROBE(ms_munmap, __u64 address, __u64 len)
 {
+	if (is_self(bpf_get_current_pid_tgid()))
+		return 0;
 	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED);
 		return 0;
@@ -374,6 +399,8 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 
 static __always_inline int is_target(__u32 tgid)
 {
+	if (trace_all)
+		return tgid != skip_tgid;
 	return bpf_map_lookup_elem(&targets, &tgid) != 0;
 }
 
@@ -402,6 +429,16 @@ int BPF_PROG(ms_fork, struct task_struct *parent, struct task_struct *child)
 	fill_header(&r.h, MS_REC_FORK, sizeof(r));
 	r.child_tgid = child_tgid;
 	emit(&r, sizeof(r));
+	return 0;
+}
+
+/* --all: a process that exits is let go (a host runs many short-lived ones); named targets' exits are
+ * watched through pidfds instead. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ms_exit, struct task_struct *p, bool group_dead)
+{
+	if (trace_all && group_dead && is_target(p->tgid))
+		emit_exit(p);
 	return 0;
 }
 
@@ -492,7 +529,8 @@ int BPF_UPROBE(ms_rtld)
 	__u64 r_debug = PT_REGS_IP(ctx) + (__s64)bpf_get_attach_cookie(ctx);
 	__s32 state = -1;
 
-	if (bpf_probe_read_user(&state, sizeof(state), (void *)(r_debug + R_DEBUG_STATE_OFFSET)) ||
+	if (is_self(bpf_get_current_pid_tgid()) ||
+	    bpf_probe_read_user(&state, sizeof(state), (void *)(r_debug + R_DEBUG_STATE_OFFSET)) ||
 	    state != RT_CONSISTENT)
 		return 0;
 	notify(MS_NOTICE_LIBRARIES, 0);

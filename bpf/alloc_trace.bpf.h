@@ -117,6 +117,17 @@ static __always_inline void emit_now(void *rec, __u64 size)
 		count(MS_CNT_RINGBUF_FULL);
 }
 
+/* A process's last thread is leaving (sched_process_exit with group_dead): MS_REC_EXIT with its name,
+ * which /proc no longer has by the time user space reads the record. */
+static __always_inline void emit_exit(struct task_struct *p)
+{
+	struct ms_exit r = {};
+
+	fill_header(&r.h, MS_REC_EXIT, sizeof(r));
+	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
+	emit(&r, sizeof(r));
+}
+
 /* FNV-1a over 64-bit words: cheap, and ours, so its collisions are ours to detect (user space compares
  * frames when an id arrives twice). */
 static __always_inline __u64 mix(__u64 h, __u64 word)

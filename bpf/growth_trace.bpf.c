@@ -282,14 +282,11 @@ int BPF_PROG(ms_growth_fork, struct task_struct *parent, struct task_struct *chi
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(ms_growth_exit, struct task_struct *p, bool group_dead)
 {
-	struct ms_exit r = {};
 	__u32 tgid = p->tgid;
 
 	if (!group_dead || !traced_task(p))
 		return 0;
-	fill_header(&r.h, MS_REC_EXIT, sizeof(r));
-	bpf_probe_read_kernel_str(r.comm, sizeof(r.comm), p->comm);
-	emit(&r, sizeof(r));
+	emit_exit(p);
 	if (!trace_all && !cgroup_id)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;

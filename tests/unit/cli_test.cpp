@@ -96,7 +96,6 @@ TEST_CASE("usage errors exit 2 and say what to do") {
            {"trace", "-p", "0"},
            {"trace", "-p", "1", "--interval", "0"},
            {"trace", "-p", "1", "--mode", "fast"},
-           {"trace", "--all", "--mode", "exact"},
            {"trace", "--all", "-p", "1"},
            {"trace", "--cgroup", "/a", "-p", "1"},
            {"trace", "--cgroup", "/a", "--all"},

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -45,6 +46,10 @@ alloc_trace* open_skeleton(const TracerOptions& options, size_t demanding_left_o
   alloc_trace* skel = alloc_trace__open();
   if (!skel) return nullptr;
   skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
+  if (options.all) {
+    skel->rodata->trace_all = 1;
+    skel->rodata->skip_tgid = static_cast<uint32_t>(getpid());
+  }
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
@@ -76,7 +81,7 @@ Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& opti
     }
     std::unique_ptr<AllocTracer> tracer(new AllocTracer(skel));
     if (auto started = tracer->start_ring(decoder); !started) return tl::unexpected(started.error());
-    tracer->attach_process_events();
+    tracer->attach_process_events(options.all);
     return tracer;
   }
   return tl::unexpected(libbpf_error("cannot load the BPF programs", err));
@@ -108,12 +113,12 @@ Result<void> AllocTracer::make_holdable(uint32_t pid) {
   return {};
 }
 
-Result<void> AllocTracer::attach_site(uint32_t pid, uint64_t address) {
+Result<void> AllocTracer::attach_site(uint32_t pid, uint64_t address, uint32_t probe_pid) {
   auto where = locate_code(pid, address);
   if (!where) return tl::unexpected(where.error());
-  if (!sites_.insert({pid, where->dev, where->ino, where->offset}).second) return {};  // found in its code
+  if (!sites_.insert({probe_pid, where->dev, where->ino, where->offset}).second) return {};  // found in its code
   LIBBPF_OPTS(bpf_uprobe_opts, opts);
-  bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.ms_site, static_cast<pid_t>(pid),
+  bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.ms_site, static_cast<pid_t>(probe_pid),
                                                    where->open_path.c_str(), where->offset, &opts);
   if (!link) {
     const int err = errno;
@@ -132,8 +137,9 @@ Result<void> AllocTracer::start_ring(core::Decoder& decoder) {
 
 // exec resets a target's state and fork starts a child's: without these tracepoints both go unseen,
 // which is said once, not fatal.
-void AllocTracer::attach_process_events() {
-  for (bpf_program* prog : {skel_->progs.ms_exec, skel_->progs.ms_fork}) {
+void AllocTracer::attach_process_events(bool all) {
+  for (bpf_program* prog : {skel_->progs.ms_exec, skel_->progs.ms_fork, all ? skel_->progs.ms_exit : nullptr}) {
+    if (!prog) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       notes_.push_back(fmt::format("tracepoint {} did not attach ({}): exec and fork of targets go unseen",

@@ -32,6 +32,8 @@ struct TracerOptions {
   uint32_t max_threads = 16384;        // calls in flight at once (one per thread inside an allocator)
   uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
   uint64_t sample_bytes = 0;           // --sample-bytes: mean bytes between sample points; 0: every call
+  bool all = false;                    // --all --mode exact: every process but memsight (attach with
+                                       // AllocTracer::kEveryProcess); exits are reported by BPF
   uint32_t sampled_blocks = 1u << 20;  // taken blocks alive at once, all targets (sampling only); more are
                                        // counted in BpfLosses::sampled_full
 };
@@ -52,8 +54,11 @@ class AllocTracer final : public EventSource {
   // would otherwise fill it over a long trace (and could match the frees of a later process with its
   // pid). O(table size) system calls: once per exit.
   void forget_process(uint32_t pid);
-  // Attaches ms_site at `address`, a return site of an allocator's new in process `pid` (a notice).
-  Result<void> attach_site(uint32_t pid, uint64_t address);
+  // As a pid to attach(): the probes are on the file, for every process that maps it (--all).
+  static constexpr uint32_t kEveryProcess = UINT32_MAX;
+  // Attaches ms_site at `address`, a return site of an allocator's new in process `pid` (a notice),
+  // for `probe_pid` (pid itself, or kEveryProcess).
+  Result<void> attach_site(uint32_t pid, uint64_t address, uint32_t probe_pid);
   // Lets BPF stop `pid` (SIGSTOP) at each notice, until resumed: for the command memsight started.
   Result<void> make_holdable(uint32_t pid);
   // Notices since the last call (see abi.h MS_NOTICE_*): each needs probes, then SIGCONT if holdable.
@@ -67,7 +72,7 @@ class AllocTracer final : public EventSource {
  private:
   explicit AllocTracer(alloc_trace* skel) : skel_(skel) {}
   Result<void> start_ring(core::Decoder& decoder);
-  void attach_process_events();
+  void attach_process_events(bool all);
   static int on_notice(void* ctx, void* data, size_t size);
   bool loaded(const char* program) const;
   std::optional<std::string> unprobeable(uint32_t pid, const AllocatorModule& module) const;

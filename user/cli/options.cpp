@@ -118,9 +118,6 @@ Result<void> check_session(SessionOptions& o, const Unavailable& later, const ch
                             name));
   o.all = later.all;
   o.growth = later.mode == "growth" || (later.all && later.mode.empty());
-  if (o.all && !o.growth)
-    return fail(ExitCode::kUsage, "--all --mode exact is not available yet: every process would pay a trap per "
-                                  "malloc; use --all (growth mode), or exact mode on named processes (-p PID)");
   for (uint32_t pid : o.pids)
     if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
   if (const auto ring = o.ring_bytes) {

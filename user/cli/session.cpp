@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <set>
 #include <fmt/format.h>
 
 #include "attach/cgroup_memory.hpp"
@@ -122,15 +123,47 @@ Result<void> Session::start() {
       fmt::print(stderr, "memsight: note: OOM kills will not be explained: {}\n", watcher.error().message);
     }
   }
-  if (options_.all) {
+  if (options_.all && options_.growth) {
     fmt::print(stderr, "memsight: growth mode on every process of the host but memsight\n");
     return {};
   }
+  if (options_.all) return attach_everything();
   if (cgroup_) return attach_cgroup();
   return options_.command.empty() ? attach_pids(options_.pids, false) : launch_command();
 }
 
 bool Session::open_ended() const { return options_.all || (cgroup_ && options_.growth); }
+
+uint32_t Session::probe_scope(uint32_t pid) const {
+  return options_.all ? attach::AllocTracer::kEveryProcess : pid;
+}
+
+// --all --mode exact: the allocator files of every process now, probed once each for every process
+// that maps them (those started later too); files mapped later come with the loader's notices.
+Result<void> Session::attach_everything() {
+  std::set<std::string> files, unknown;
+  size_t processes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    const auto pid = static_cast<uint32_t>(std::stoul(name));
+    if (pid == static_cast<uint32_t>(getpid())) continue;
+    auto target = attach::find_target(pid);
+    if (!target) {
+      if (target.error().code != ExitCode::kTargetMissing) unknown.insert(target.error().message);
+      continue;  // a kernel thread, gone, or no allocator memsight knows
+    }
+    ++processes;
+    if (auto attached = attach_modules(attach::AllocTracer::kEveryProcess, target->modules); !attached)
+      return attached;
+    for (const auto& m : target->modules) files.insert(m.path);
+  }
+  for (const auto& why : unknown) fmt::print(stderr, "memsight: note: {}\n", why);
+  fmt::print(stderr, "memsight: exact mode on every process but memsight: {} processes now, through {} files\n",
+             processes, files.size());
+  return {};
+}
 
 Result<void> Session::attach_cgroup() {
   const std::vector<uint32_t> pids = attach::cgroup_pids(*cgroup_);
@@ -165,6 +198,7 @@ Result<void> Session::open_tracer() {
     return {};
   }
   attach::TracerOptions tracing;
+  tracing.all = options_.all;
   if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
   if (options_.sample_bytes) tracing.sample_bytes = *options_.sample_bytes;
   auto tracer = attach::AllocTracer::open(tracing, decoder_);
@@ -214,7 +248,7 @@ void Session::handle_notices() {
     if (command_ && n.tgid == static_cast<uint32_t>(command_->pid())) stopped.insert(n.tgid);
     tracer_->set_address_space(n.tgid, n.mm);
     if (n.kind == MS_NOTICE_NEW_SITE) {
-      if (auto placed = tracer_->attach_site(n.tgid, n.address); !placed)
+      if (auto placed = tracer_->attach_site(n.tgid, n.address, probe_scope(n.tgid)); !placed)
         note_once(n.tgid, fmt::format("pid {}: some operator new calls are not traced: {}", n.tgid,
                                       placed.error().message));
       continue;
@@ -222,10 +256,12 @@ void Session::handle_notices() {
     auto target = attach::find_target(n.tgid);
     if (!target) continue;
     for (const auto& note : target->notes) note_once(n.tgid, note);
-    if (auto attached = attach_modules(n.tgid, target->modules); !attached)
+    if (auto attached = attach_modules(probe_scope(n.tgid), target->modules); !attached)
       note_once(n.tgid, fmt::format("pid {}: libraries it mapped are not all traced: {}", n.tgid,
                                     attached.error().message));
-    note_once(n.tgid, fmt::format("pid {} ({}) allocates through {}", n.tgid, target->comm, module_list(target->modules)));
+    if (!options_.all)  // --all: every process start would say it
+      note_once(n.tgid, fmt::format("pid {} ({}) allocates through {}", n.tgid, target->comm,
+                                    module_list(target->modules)));
     symbols_.note_stack(n.tgid, {});  // its maps with the new libraries in them
   }
   for (uint32_t pid : stopped) kill(static_cast<pid_t>(pid), SIGCONT);
@@ -406,7 +442,8 @@ void Session::forget_exited() {
 
 void Session::follow_children() {
   for (uint32_t child : tracker_.take_forks()) {
-    if (options_.growth) continue;  // growth mode's BPF makes a target's children targets itself
+    // Growth mode's BPF makes a target's children targets itself; --all probes every process already.
+    if (options_.growth || options_.all) continue;
     if (std::any_of(watched_.begin(), watched_.end(), [&](const Watched& w) { return w.pid == child; })) continue;
     auto target = attach::find_target(child);
     if (!target) continue;  // gone already: it allocated nothing memsight could see

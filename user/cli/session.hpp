@@ -71,6 +71,8 @@ class Session {
   Result<void> attach_pids(const std::vector<uint32_t>& pids, bool tolerate_gone);
   Result<void> attach_cgroup();
   bool open_ended() const;  // runs until Ctrl-C or --duration: no target list to outlive
+  uint32_t probe_scope(uint32_t pid) const;  // whom a process's probes are attached for
+  Result<void> attach_everything();          // --all --mode exact
   void handle_notices();  // probes BPF asked for (libraries mapped, new call sites)
   void note_once(uint32_t pid, const std::string& note);  // each note said once per process
   Result<void> launch_command();
