@@ -46,6 +46,13 @@ TEST_CASE("block table: insert, find, assign, erase", "[block_table]") {
   CHECK(t.find(0x1000)->value == Value{5, 6});
   CHECK(t.find(0x2000)->value == Value{3, 4});
   CHECK(t.find(0x3000) == nullptr);
+  const auto [found, made] = t.try_emplace(0x2000);  // an existing entry, as it is
+  CHECK_FALSE(made);
+  CHECK(found->value == Value{3, 4});
+  const auto [fresh, made_fresh] = t.try_emplace(0x3000);  // a new one, with a default value
+  CHECK(made_fresh);
+  CHECK(fresh->value == Value{});
+  CHECK(t.erase(0x3000));
   CHECK(t.erase(0x1000));
   CHECK_FALSE(t.erase(0x1000));
   CHECK(t.find(0x1000) == nullptr);

@@ -193,7 +193,8 @@ double feed(const Stream& s, core::Decoder& decoder, core::Tracker& tracker) {
 }
 
 // Bytes malloc has handed out: from its arenas and as mappings of their own (blocks past the mmap
-// threshold, such as a big table's array, which the arena count alone leaves out).
+// threshold, which the arena count alone leaves out). The tracker maps its big tables itself
+// (core/block_table.hpp): only RSS sees those.
 size_t heap_bytes() {
   const struct mallinfo2 m = mallinfo2();
   return m.uordblks + m.hblkhd;

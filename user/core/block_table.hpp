@@ -30,12 +30,16 @@
 
 namespace memsight::core {
 
-// Asks the kernel to back the 2 MiB-aligned part of [p, p + bytes) with transparent huge pages: a hint
-// (no effect on results, ignored where THP is off), the one system call of user/core. A table of a
-// million blocks is ~45 MB: with 4 KiB pages every random lookup also misses the TLB, and every growth
-// takes a page fault per 4 KiB of the new array (~3 us each on the project's VM); huge pages cut the
-// aggregation's CPU time by 15-25% there (docs/benchmarks.md).
-void advise_huge_pages(void* p, size_t bytes);
+// The tables' arrays: `bytes` of zeroes starting on a cache line (so no 32-byte slot straddles two).
+// From 1 MiB up they are mappings of their own, the only system calls of user/core, for two reasons. A
+// table of a million blocks is ~45 MB: with 4 KiB pages every random lookup also misses the TLB, and every
+// growth takes a page fault per 4 KiB of the new array (~3 us each on the project's VM), so the mapping is
+// 2 MiB-aligned and asks for transparent huge pages (a hint: no effect on results, ignored where THP is
+// off), which cut the aggregation's CPU time by 15-25% there (docs/benchmarks.md). And an array the table
+// outgrew goes back to the kernel at once: from malloc's arena the arrays left behind stayed resident,
+// ~2x the table. Smaller arrays come from operator new. Throws std::bad_alloc.
+void* allocate_zeroed(size_t bytes);
+void release_zeroed(void* p, size_t bytes);  // what allocate_zeroed(bytes) returned
 
 template <typename Value>
 class BlockTable {
@@ -213,16 +217,16 @@ class BlockTable {
     slots_[capacity_] = old[old_capacity];
   }
 
-  // Slots start on a cache line, so no 32-byte slot straddles two.
   struct Free {
-    void operator()(Slot* p) const { ::operator delete[](p, std::align_val_t{64}); }
+    size_t bytes = 0;
+    void operator()(Slot* p) const { release_zeroed(p, bytes); }
   };
   using SlotArray = std::unique_ptr<Slot[], Free>;
+  // Zero bytes are empty slots (key 0); Slot is an implicit-lifetime type, so no constructor runs (and
+  // pages not yet used are not touched).
   static SlotArray allocate(size_t n) {
-    Slot* p = static_cast<Slot*>(::operator new[](n * sizeof(Slot), std::align_val_t{64}));
-    advise_huge_pages(p, n * sizeof(Slot));
-    for (size_t i = 0; i < n; ++i) new (&p[i]) Slot{};
-    return SlotArray(p);
+    const size_t bytes = n * sizeof(Slot);
+    return SlotArray(static_cast<Slot*>(allocate_zeroed(bytes)), Free{bytes});
   }
 
   SlotArray slots_;
