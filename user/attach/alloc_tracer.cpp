@@ -68,10 +68,12 @@ Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& opti
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
+  size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
   if (int err = alloc_trace__load(skel)) return tl::unexpected(libbpf_error("cannot load the BPF programs", err));
   if (auto started = tracer->ring_.start(skel->maps.events, decoder); !started)
     return tl::unexpected(started.error());
   tracer->attach_process_events();
+  tracer->unwind_ = std::make_unique<UnwindMaps>(skel->maps.unwind_rows, skel->maps.unwind_modules);
   return tracer;
 }
 

@@ -10,6 +10,7 @@
 #include "attach/event_source.hpp"
 #include "attach/ring_reader.hpp"
 #include "attach/target.hpp"
+#include "attach/unwind_maps.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
 
@@ -25,6 +26,8 @@ struct TracerOptions {
                                        // ring: a smaller ring wakes it sooner); else it drains on a timer
   uint32_t max_threads = 16384;        // calls in flight at once (one per thread inside an allocator)
   uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
+  uint32_t unwind_rows = kDefaultUnwindRows;    // call-frame table rows (12 bytes each): the memory cap
+  uint32_t unwind_files = kDefaultUnwindFiles;  // files with a call-frame table
 };
 
 class AllocTracer final : public EventSource {
@@ -40,6 +43,7 @@ class AllocTracer final : public EventSource {
   BpfLosses losses() const override;
   // Notes from start-up (exec/fork tracepoints that did not attach).
   const std::vector<std::string>& notes() const override { return notes_; }
+  core::UnwindSink* unwind_sink() override { return unwind_.get(); }
 
  private:
   explicit AllocTracer(alloc_trace* skel) : skel_(skel) {}
@@ -49,6 +53,7 @@ class AllocTracer final : public EventSource {
   RingReader ring_;
   std::vector<bpf_link*> links_;
   std::vector<std::string> notes_;
+  std::unique_ptr<UnwindMaps> unwind_;
 };
 
 }  // namespace memsight::attach

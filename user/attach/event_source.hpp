@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/unwind_sink.hpp"
 
 namespace memsight::attach {
 
@@ -18,6 +19,8 @@ struct BpfLosses {
   uint64_t inflight_stale = 0;
   uint64_t nested = 0;
   uint64_t stack_failed = 0;
+  uint64_t unwind_stopped = 0;         // call-frame walks that stopped on code they have no rule for
+  uint64_t unwind_frame_pointers = 0;  // stacks walked by frame pointers, in whole or in part (a module without a table)
 };
 
 class EventSource {
@@ -30,6 +33,8 @@ class EventSource {
   virtual BpfLosses losses() const = 0;
   // Notes from start-up (tracepoints that did not attach), for the user.
   virtual const std::vector<std::string>& notes() const = 0;
+  // Where the call-frame tables of traced modules go (null: this source walks no tables).
+  virtual core::UnwindSink* unwind_sink() { return nullptr; }
 };
 
 }  // namespace memsight::attach

@@ -19,7 +19,8 @@ std::vector<uint64_t> sum_percpu_counters(const bpf_map* map, uint32_t n) {
 BpfLosses tracing_losses(const bpf_map* counters) {
   const auto sums = sum_percpu_counters(counters, MS_CNT_COUNT);
   return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
-                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED]};
+                   sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED],
+                   sums[MS_CNT_UNWIND_STOPPED], sums[MS_CNT_UNWIND_FP]};
 }
 
 }  // namespace memsight::attach

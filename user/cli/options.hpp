@@ -25,6 +25,8 @@ struct SessionOptions {
   std::optional<uint64_t> max_blocks;  // --max-blocks: live blocks tracked at once (0: no cap); unset: the tracker's default
   std::optional<uint32_t> ring_bytes;  // --ring-bytes: the BPF ring buffer's size (a power of two, at least a
                                        // page); unset: the tracer's default
+  std::optional<uint32_t> unwind_rows;  // --unwind-rows: cap on call-frame table rows (12 bytes each); 0: no
+                                        // tables, stacks walked by frame pointers only; unset: the default
 };
 
 struct TraceOptions {
