@@ -146,6 +146,41 @@ class CProgram(unittest.TestCase):
         self.assertIn("0 walked by frame pointers", err, "the tables were there before its first instruction")
 
 
+class Limits(unittest.TestCase):
+    def test_tables_over_the_cap_are_left_out_and_said(self):
+        # 2,000 rows hold the workload's own table, not libc's (28,000): in libc the walker tries a
+        # frame-pointer step, which libc's code (no frame pointers) mostly refuses: the walk stops there.
+        # The report says what was left out and how those stacks ended.
+        truth, _, code, snaps, err = trace_attached("--depth", str(DEPTH), "--leak", "5", "--signals", "0",
+                                                    program=NOFP, options=("--unwind-rows", "2000"))
+        self.assertEqual(code, 0, err)
+        self.assertRegex(err, r"of 23 KiB, built in \d+ ms, [1-9]\d* left out at the cap")
+        ended = re.search(r"stacks: (\d+) call-frame walks stopped .*?, (\d+) walked by frame pointers", err)
+        self.assertGreater(int(ended[1]) + int(ended[2]), 0, err)
+        totals, stacks = by_function(snaps[-1], truth["pid"], {"leak_deep"})
+        self.assertEqual(totals["leak_deep"], truth["functions"]["leak_deep"]["bytes"])
+        # The program's own frames come from its table: all of them, whatever libc's frames are.
+        deep = names(stacks["leak_deep"])
+        self.assertEqual(callers_up_to_main(deep, "middle_fp"), ["descend"] * (DEPTH + 1) + ["run_leaks", "main"])
+
+
+class GrowthMode(unittest.TestCase):
+    def test_page_faults_of_a_program_without_frame_pointers_reach_main(self):
+        # Growth mode shares the walker: a page fault's stack starts in whatever touched the page (libc's
+        # malloc or memset, or the program) and must reach main through code without frame pointers.
+        truth, _, code, snaps, err = trace_attached("--depth", str(DEPTH), "--leak", "3000", "--signals", "0",
+                                                    program=NOFP, options=("--mode", "growth"))
+        self.assertEqual(code, 0, err)
+        final = snaps[-1]
+        self.assertEqual(final["mode"], "growth")
+        _, stacks = by_function(final, truth["pid"], {"leak_deep"})
+        self.assertIn("leak_deep", stacks, [names(s) for s in final["stacks"]])
+        deep = names(stacks["leak_deep"])
+        self.assertEqual(callers_up_to_main(deep, "middle_fp"), ["descend"] * (DEPTH + 1) + ["run_leaks", "main"],
+                         deep)
+        self.assertEqual(final["lost"]["truncated_stacks"], 0, err)
+
+
 class CxxProgram(unittest.TestCase):
     def test_new_vector_and_string_leaks_reach_main(self):
         truth, final, stacks, err = traced_truth(self, NOFP_CXX, "--leak", "40", "--strings", "6")
