@@ -70,6 +70,32 @@ def traced_truth(test, program, *args):
     return truth, final, stacks, err
 
 
+def stacks_beside_eu_stack(test, program, leaker, *args):
+    """Traces `program --park` attached; while it is parked (at the bottom of its recursion, right after
+    `leaker` leaked) eu-stack shows its main thread. Returns (memsight's largest stack of `leaker`,
+    eu-stack's stack), function names innermost first."""
+    work = Workload("--depth", str(DEPTH), "--leak", "3", "--park", *args, program=program)
+    tracer = Tracer("-p", str(work.pid))
+    try:
+        tracer.next_snapshot()
+        work.proc.stdin.write("g")
+        work.proc.stdin.flush()
+        line = harness.read_line(work.proc.stdout, 60, "the workload's parked line")
+        test.assertTrue(line.startswith("parked "), line)
+        debugger = [short(n) for n in eu_stack(work.pid)]
+        work.proc.stdin.write("c")
+        work.proc.stdin.flush()
+        truth = json.loads(harness.read_line(work.proc.stdout, 60, "the truth line"))
+        test.assertEqual(work.finish(), 0)
+        code, snaps, err = tracer.finish()
+    finally:
+        work.kill()
+        tracer.kill()
+    test.assertEqual(code, 0, err)
+    _, stacks = by_function(snaps[-1], truth["pid"], {leaker})
+    return names(stacks[leaker]), debugger
+
+
 class CProgram(unittest.TestCase):
     def test_leaks_reach_main_through_recursion_and_a_signal(self):
         truth, final, stacks, err = traced_truth(self, NOFP, "--leak", "25", "--signals", "4")
@@ -86,26 +112,7 @@ class CProgram(unittest.TestCase):
         self.assertIn("0 walked by frame pointers", err, "every stack walked by the tables")
 
     def test_the_same_callers_as_eu_stack(self):
-        work = Workload("--depth", str(DEPTH), "--leak", "3", "--signals", "0", "--park", program=NOFP)
-        tracer = Tracer("-p", str(work.pid))
-        try:
-            tracer.next_snapshot()
-            work.proc.stdin.write("g")
-            work.proc.stdin.flush()
-            line = harness.read_line(work.proc.stdout, 60, "the workload's parked line")
-            self.assertTrue(line.startswith("parked "), line)
-            debugger = eu_stack(work.pid)
-            work.proc.stdin.write("c")
-            work.proc.stdin.flush()
-            truth = json.loads(harness.read_line(work.proc.stdout, 60, "the truth line"))
-            self.assertEqual(work.finish(), 0)
-            code, snaps, err = tracer.finish()
-        finally:
-            work.kill()
-            tracer.kill()
-        self.assertEqual(code, 0, err)
-        _, stacks = by_function(snaps[-1], truth["pid"], {"leak_deep"})
-        ours = names(stacks["leak_deep"])
+        ours, debugger = stacks_beside_eu_stack(self, NOFP, "leak_deep", "--signals", "0")
         # park() and leak_deep() are both called by middle_fp: above it, the stacks are the same.
         self.assertEqual(callers_up_to_main(ours, "middle_fp"), callers_up_to_main(debugger, "middle_fp"),
                          f"memsight {ours} / eu-stack {debugger}")
@@ -201,6 +208,12 @@ class CxxProgram(unittest.TestCase):
         self.assertGreaterEqual(len(in_library), 3, frames)  # reserve, overflow, xsputn, ... in GCC 12's
         self.assertIn("libstdc++", frames[1]["module"], frames)
         self.assertEqual(callers_up_to_main(names(stacks["fill_stream"]), "fill_stream"), ["main"])
+
+    def test_the_same_callers_as_eu_stack(self):
+        ours, debugger = stacks_beside_eu_stack(self, NOFP_CXX, "leak_node")
+        # leak_node() and park() are both called by build(0): from there up, the stacks are the same.
+        self.assertEqual(callers_up_to_main(ours, "leak_node"), callers_up_to_main(debugger, "park"),
+                         f"memsight {ours} / eu-stack {debugger}")
 
 
 if __name__ == "__main__":
