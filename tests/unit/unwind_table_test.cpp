@@ -1,13 +1,14 @@
 // The call-frame table builder (symbolize/unwind_table.hpp) on the project's own binaries and on the
 // system's libc and libstdc++, checked against binutils' own reading of the same CFI
 // (readelf --debug-dump=frames-interp), an implementation independent of libdw.
-#include <catch2/catch.hpp>
+#include "symbolize/unwind_table.hpp"
 
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -17,7 +18,6 @@
 #include <vector>
 
 #include "symbolize/elf_file.hpp"
-#include "symbolize/unwind_table.hpp"
 
 using memsight::symbolize::build_unwind_table;
 using memsight::symbolize::ElfFile;
@@ -130,8 +130,8 @@ void check_against_readelf(const std::string& path) {
   size_t compared = 0;
   for (const ReadelfRow& want : rows) {
     const ms_unwind_row* got = find_unwind_row(table, offset_of(*file, want.loc));
-    INFO(path << " at 0x" << std::hex << want.loc << ": readelf CFA " << want.cfa << " rbp " << want.rbp << " ra "
-              << want.ra);
+    INFO(path << " at 0x" << std::hex << want.loc << ": readelf CFA " << want.cfa << " rbp " << want.rbp
+              << " ra " << want.ra);
     REQUIRE(got != nullptr);
     if (want.ra == "u") {
       CHECK(got->cfa_kind == MS_CFA_END);
@@ -145,7 +145,8 @@ void check_against_readelf(const std::string& path) {
     }
     CHECK(cfa_text(*got) == want.cfa);
     if (got->cfa_kind == MS_CFA_SIGNAL) continue;
-    if (want.rbp == "u") CHECK((got->rbp_kind == MS_RBP_SAME || got->rbp_kind == MS_RBP_UNKNOWN));
+    if (want.rbp == "u")
+      CHECK((got->rbp_kind == MS_RBP_SAME || got->rbp_kind == MS_RBP_UNKNOWN));
     else if (want.rbp.rfind("c", 0) == 0) {
       CHECK(got->rbp_kind == MS_RBP_AT_CFA);
       CHECK(std::to_string(got->rbp_off) == want.rbp.substr(1));
@@ -168,7 +169,7 @@ TEST_CASE("unwind table: a frame-pointer prologue, row by row") {
     at += 4;
     code = bytes_at(path, at, 8);
   }
-  REQUIRE(code[0] == 0x55);  // push %rbp
+  REQUIRE(code[0] == 0x55);                                          // push %rbp
   REQUIRE((code[1] == 0x48 && code[2] == 0x89 && code[3] == 0xe5));  // mov %rsp,%rbp
   const ms_unwind_row* entry = find_unwind_row(table, at);
   REQUIRE(entry != nullptr);

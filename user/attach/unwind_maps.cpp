@@ -35,7 +35,8 @@ Result<void> UnwindMaps::write_rows(uint32_t first, std::span<const ms_unwind_ro
 
 Result<void> UnwindMaps::add_module(const ms_unwind_file& file, const ms_unwind_module& run) {
   if (bpf_map__update_elem(files_, &file, sizeof(file), &run, sizeof(run), BPF_ANY) != 0)
-    return tl::unexpected(libbpf_error("cannot add a module to the BPF walker (its table of files is full?)", errno));
+    return tl::unexpected(
+        libbpf_error("cannot add a module to the BPF walker (its table of files is full?)", errno));
   return {};
 }
 

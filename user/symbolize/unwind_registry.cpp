@@ -1,13 +1,13 @@
 #include "unwind_registry.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "unwind_table.hpp"
 
@@ -82,7 +82,8 @@ void UnwindRegistry::add(const FileKey& key, Elf* elf, const std::optional<std::
 std::optional<ms_unwind_module> UnwindRegistry::place(Elf* elf, const std::string& name) {
   const auto start = std::chrono::steady_clock::now();
   auto table = build_unwind_table(elf);
-  stats_.build_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  stats_.build_ms +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (!table) {
     ++stats_.failures;
     stats_.last_error = fmt::format("{}: {}", name, table.error());
@@ -90,8 +91,8 @@ std::optional<ms_unwind_module> UnwindRegistry::place(Elf* elf, const std::strin
   }
   if (table->rows.size() > stats_.capacity_rows - next_row_) {
     ++stats_.refused_at_cap;
-    stats_.last_error = fmt::format("{}: its {} call-frame rows do not fit under the cap of {} ({} used)", name,
-                                    table->rows.size(), stats_.capacity_rows, next_row_);
+    stats_.last_error = fmt::format("{}: its {} call-frame rows do not fit under the cap of {} ({} used)",
+                                    name, table->rows.size(), stats_.capacity_rows, next_row_);
     return std::nullopt;
   }
   if (auto written = sink_.write_rows(next_row_, table->rows); !written) {

@@ -26,10 +26,10 @@ struct UnwindStats {
   uint64_t rows = 0;            // rows written, all tables
   uint64_t capacity_rows = 0;   // the cap
   uint64_t refused_at_cap = 0;  // tables left out: they did not fit under the cap
-  uint64_t failures = 0;        // files with no usable table (no call-frame information, not x86-64, unreadable)
+  uint64_t failures = 0;  // files with no usable table (no call-frame information, not x86-64, unreadable)
   uint64_t unsupported_ranges = 0;  // code ranges whose rules the walker does not follow (it stops there)
-  double build_ms = 0;          // time spent building tables, ms
-  std::string last_error;       // the latest failure, naming the file
+  double build_ms = 0;              // time spent building tables, ms
+  std::string last_error;           // the latest failure, naming the file
   uint64_t bytes() const { return rows * sizeof(ms_unwind_row); }
   uint64_t capacity_bytes() const { return capacity_rows * sizeof(ms_unwind_row); }
 };
@@ -40,7 +40,8 @@ class UnwindRegistry {
 
   // Gives the walker the table of every executable file mapping in `mappings` not given yet;
   // `module_of` opens a mapping's file (null when it cannot).
-  void add_mappings(std::span<const Mapping> mappings, const std::function<ElfModule*(const Mapping&)>& module_of);
+  void add_mappings(std::span<const Mapping> mappings,
+                    const std::function<ElfModule*(const Mapping&)>& module_of);
   // The same for one file by path (a command about to run, before it maps anything): keyed by what stat
   // says, which is what the kernel's VMA says except on file systems with per-subvolume devices (btrfs).
   void add_file(const std::string& path);
@@ -59,8 +60,8 @@ class UnwindRegistry {
   std::optional<ms_unwind_module> place(Elf* elf, const std::string& name);
 
   core::UnwindSink& sink_;
-  std::unordered_set<FileKey, FileKeyHash> files_;                      // tried, with a table or not
-  std::unordered_map<std::string, ms_unwind_module> by_build_id_;       // tables written
+  std::unordered_set<FileKey, FileKeyHash> files_;                 // tried, with a table or not
+  std::unordered_map<std::string, ms_unwind_module> by_build_id_;  // tables written
   uint32_t next_row_ = 0;
   UnwindStats stats_;
 };

@@ -2,11 +2,11 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <fmt/format.h>
 #include <gelf.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <fmt/format.h>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -47,9 +47,10 @@ bool is_op(const Dwarf_Op& op, uint8_t atom, int64_t number) {
 //   DW_OP_breg7 8; DW_OP_breg16 0; DW_OP_lit15; DW_OP_and; DW_OP_lit<threshold>; DW_OP_ge;
 //   DW_OP_lit3; DW_OP_shl; DW_OP_plus
 std::optional<int32_t> plt_threshold(const Dwarf_Op* ops, size_t n) {
-  if (n != 9 || !is_op(ops[0], DW_OP_breg7, 8) || !is_op(ops[1], DW_OP_breg16, 0) || ops[2].atom != DW_OP_lit15 ||
-      ops[3].atom != DW_OP_and || ops[4].atom < DW_OP_lit0 || ops[4].atom > DW_OP_lit15 || ops[5].atom != DW_OP_ge ||
-      ops[6].atom != DW_OP_lit3 || ops[7].atom != DW_OP_shl || ops[8].atom != DW_OP_plus)
+  if (n != 9 || !is_op(ops[0], DW_OP_breg7, 8) || !is_op(ops[1], DW_OP_breg16, 0) ||
+      ops[2].atom != DW_OP_lit15 || ops[3].atom != DW_OP_and || ops[4].atom < DW_OP_lit0 ||
+      ops[4].atom > DW_OP_lit15 || ops[5].atom != DW_OP_ge || ops[6].atom != DW_OP_lit3 ||
+      ops[7].atom != DW_OP_shl || ops[8].atom != DW_OP_plus)
     return std::nullopt;
   return ops[4].atom - DW_OP_lit0;
 }
@@ -158,7 +159,8 @@ ms_unwind_row row_of(Dwarf_Frame* frame, bool signal, bool& supported) {
 }
 
 bool same_rule(const ms_unwind_row& a, const ms_unwind_row& b) {
-  return a.cfa_kind == b.cfa_kind && a.rbp_kind == b.rbp_kind && a.rbp_off == b.rbp_off && a.cfa_off == b.cfa_off;
+  return a.cfa_kind == b.cfa_kind && a.rbp_kind == b.rbp_kind && a.rbp_off == b.rbp_off &&
+         a.cfa_off == b.cfa_off;
 }
 
 // Rows are appended in pc order; one that repeats the rule before it adds nothing.
@@ -180,7 +182,8 @@ struct DwarfCloser {
 
 tl::expected<UnwindTable, std::string> build_unwind_table(Elf* elf) {
   GElf_Ehdr ehdr;
-  if (elf == nullptr || gelf_getehdr(elf, &ehdr) == nullptr) return tl::unexpected(std::string("not an ELF file"));
+  if (elf == nullptr || gelf_getehdr(elf, &ehdr) == nullptr)
+    return tl::unexpected(std::string("not an ELF file"));
   if (ehdr.e_machine != EM_X86_64 || ehdr.e_ident[EI_CLASS] != ELFCLASS64)
     return tl::unexpected(std::string("not x86-64: the walker knows only its registers"));
   const auto segments = executable_segments(elf);
@@ -195,7 +198,8 @@ tl::expected<UnwindTable, std::string> build_unwind_table(Elf* elf) {
     dwarf.reset(dwarf_begin_elf(elf, DWARF_C_READ, nullptr));
     cfi = dwarf ? dwarf_getcfi(dwarf.get()) : nullptr;  // .debug_frame, freed by dwarf_end
     table.source = ".debug_frame";
-    if (cfi == nullptr) return tl::unexpected(std::string("no call-frame information (.eh_frame or .debug_frame)"));
+    if (cfi == nullptr)
+      return tl::unexpected(std::string("no call-frame information (.eh_frame or .debug_frame)"));
   }
   for (const Segment& seg : segments) {
     if (seg.offset + (seg.end - seg.vaddr) > std::numeric_limits<uint32_t>::max())

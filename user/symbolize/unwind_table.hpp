@@ -12,9 +12,8 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "memsight/abi.h"
 
