@@ -13,11 +13,13 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "symbolize/elf_file.hpp"
+#include "symbolize/unwind_registry.hpp"
 
 using memsight::symbolize::build_unwind_table;
 using memsight::symbolize::ElfFile;
@@ -237,4 +239,62 @@ TEST_CASE("unwind table: what is not ELF for x86-64 fails with a reason") {
   auto table = build_unwind_table(nullptr);
   REQUIRE_FALSE(table);
   CHECK(table.error() == "not an ELF file");
+}
+
+// The registry, with a sink that remembers what the walker would have been given.
+namespace {
+
+class FakeSink final : public memsight::core::UnwindSink {
+ public:
+  explicit FakeSink(uint32_t capacity) : capacity_(capacity) {}
+  uint32_t capacity_rows() const override { return capacity_; }
+  memsight::Result<void> write_rows(uint32_t first, std::span<const ms_unwind_row> rows) override {
+    writes.emplace_back(first, rows.size());
+    return {};
+  }
+  memsight::Result<void> add_module(const ms_unwind_file& file, const ms_unwind_module& run) override {
+    modules.emplace_back(file, run);
+    return {};
+  }
+  std::vector<std::pair<uint32_t, size_t>> writes;
+  std::vector<std::pair<ms_unwind_file, ms_unwind_module>> modules;
+
+ private:
+  uint32_t capacity_;
+};
+
+}  // namespace
+
+TEST_CASE("unwind registry: one table per file, placed after the last, under the cap") {
+  FakeSink sink(1u << 20);
+  memsight::symbolize::UnwindRegistry registry(sink);
+  registry.add_file(MS_NOFP);
+  registry.add_file(kLibc);
+  registry.add_file(kLibc);  // known: nothing more
+  REQUIRE(sink.writes.size() == 2);
+  REQUIRE(sink.modules.size() == 2);
+  CHECK(sink.writes[0].first == 0);
+  CHECK(sink.writes[1].first == sink.writes[0].second);  // runs follow each other, never overlap
+  CHECK(sink.modules[1].second.row_first == sink.writes[1].first);
+  CHECK(sink.modules[1].second.row_count == sink.writes[1].second);
+  const auto& stats = registry.stats();
+  CHECK(stats.files == 2);
+  CHECK(stats.tables == 2);
+  CHECK(stats.rows == sink.writes[0].second + sink.writes[1].second);
+  CHECK(stats.bytes() == stats.rows * 12);
+  CHECK(stats.failures == 0);
+}
+
+TEST_CASE("unwind registry: a table over the cap is left out and said; a file that is not ELF fails") {
+  FakeSink sink(1000);  // holds ms_nofp's table (~100 rows), not libc's (~28,000)
+  memsight::symbolize::UnwindRegistry registry(sink);
+  registry.add_file(MS_NOFP);
+  registry.add_file(kLibc);
+  registry.add_file("/proc/self/status");
+  const auto& stats = registry.stats();
+  CHECK(sink.modules.size() == 1);
+  CHECK(stats.refused_at_cap == 1);
+  CHECK(stats.failures == 1);
+  CHECK(stats.capacity_bytes() == 12000);
+  CHECK(stats.last_error.find("/proc/self/status") != std::string::npos);
 }

@@ -53,13 +53,14 @@ void UnwindRegistry::add_file(const std::string& path) {
   const FileKey key{kernel_dev(major(st.st_dev), minor(st.st_dev)), st.st_ino};
   if (files_.contains(key)) return;
   add(key, file->elf(), file->build_id(), path);
+  held_.push_back(std::move(*file));
 }
 
 void UnwindRegistry::add(const FileKey& key, Elf* elf, const std::optional<std::string>& build_id,
                          const std::string& name) {
   files_.insert(key);
-  // Without a build-id, the file itself names the table (it is held open by the caller's cache, so
-  // its inode is not reused while memsight runs).
+  // Without a build-id, the file itself names the table (held open, here or by the symbolizer's module
+  // cache, so its inode is not reused while memsight runs).
   const std::string table_key = build_id ? "b:" + *build_id : fmt::format("f:{}:{}", key.dev, key.inode);
   auto found = by_build_id_.find(table_key);
   std::optional<ms_unwind_module> run;

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "core/unwind_sink.hpp"
 #include "elf_module.hpp"
@@ -62,6 +63,9 @@ class UnwindRegistry {
   core::UnwindSink& sink_;
   std::unordered_set<FileKey, FileKeyHash> files_;                 // tried, with a table or not
   std::unordered_map<std::string, ms_unwind_module> by_build_id_;  // tables written
+  // Files given by path, kept open: the walker finds tables by (device, inode), which must not pass to
+  // another file while memsight runs. (Files of mappings are kept open by the symbolizer's module cache.)
+  std::vector<ElfFile> held_;
   uint32_t next_row_ = 0;
   UnwindStats stats_;
 };
