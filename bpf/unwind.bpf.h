@@ -24,6 +24,7 @@
 #define UNWIND_SEARCH_STEPS 24 /* binary search steps: runs of up to 16 M rows */
 #define PAGE_SHIFT_BYTES 12
 #define EBUSY_ERRNO 16
+#define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
 
 /* All modules' rows, each module a sorted run. Sized at load (the memory cap, reported); user space
  * writes a module's run once, and never moves it. */
@@ -60,6 +61,7 @@ struct walk_state {
 	/* The VMA and module of the last lookup: [vm_start, vm_end) mapped from file byte vm_off. */
 	__u64 vm_start, vm_end, vm_off;
 	__u32 row_first, row_count; /* row_count 0: no table */
+	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none */
 	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
 	__u32 lo, hi;
 	__u64 off;
@@ -152,6 +154,30 @@ static __always_inline int unwind_read(__u64 *out, __u64 address)
 	return bpf_probe_read_user(out, sizeof(*out), (void *)address);
 }
 
+/* True when `ra` is the kernel's uretprobe trampoline: a pending uretprobe (of any tool, on any function
+ * of this stack) replaced the return address in its slot. */
+static __always_inline int unwind_is_trampoline(struct walk_state *st, __u64 ra)
+{
+	return st->trampoline && ra == st->trampoline;
+}
+
+/* The return address a uretprobe replaced in stack slot `slot`: the thread's pending return instances
+ * keep it, each with the slot it replaced. 0 when none matches (the walk stops). */
+static __always_inline __u64 unwind_real_return(__u64 slot)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct return_instance *ri;
+	__u32 i;
+
+	ri = BPF_CORE_READ(task, utask, return_instances);
+	for (i = 0; i < PENDING_URETPROBES && ri; i++) {
+		if (BPF_CORE_READ(ri, stack) == slot)
+			return BPF_CORE_READ(ri, orig_ret_vaddr);
+		ri = BPF_CORE_READ(ri, next);
+	}
+	return 0;
+}
+
 /* One frame: from (pc, sp, rbp) to the caller's. Returns 1 to end the loop. */
 static long unwind_step(__u32 index, void *unused)
 {
@@ -181,6 +207,8 @@ static long unwind_step(__u32 index, void *unused)
 		 * the frame pointer, as a frame-pointer walk would, and say so. Anywhere else: stop. */
 		if (!st->fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
 		    unwind_read(&ra, st->rbp + 8) || unwind_read(&rbp, st->rbp))
+			goto stop;
+		if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(st->rbp + 8)))
 			goto stop;
 		sp = st->rbp + 16;
 		st->pc_is_return = 1;
@@ -219,6 +247,8 @@ static long unwind_step(__u32 index, void *unused)
 	}
 	if (cfa <= st->sp || unwind_read(&ra, cfa - 8))
 		goto stop; /* the CFA lies above the frame's own stack pointer, always */
+	if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(cfa - 8)))
+		goto stop;
 	if (row->rbp_kind == MS_RBP_AT_CFA) {
 		if (unwind_read(&rbp, cfa + (__s64)row->rbp_off))
 			goto stop;
@@ -274,6 +304,7 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->rbp = BPF_CORE_READ(regs, bp);
 	st->rbp_known = 1;
+	st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
 	st->pc_is_return = 0;
 	st->done = 0;
 	st->stopped = 0;

@@ -171,6 +171,22 @@ class Limits(unittest.TestCase):
         self.assertEqual(callers_up_to_main(deep, "middle_fp"), ["descend"] * (DEPTH + 1) + ["run_leaks", "main"])
 
 
+    def test_code_in_no_file_stops_the_walk_cleanly(self):
+        # A JIT's code: the walk stops at the first frame in it, counted, with no guessed frame after it.
+        truth, _, code, snaps, err = trace_attached("--depth", "0", "--leak", "0", "--signals", "0", "--jit", "5",
+                                                    program=NOFP)
+        self.assertEqual(code, 0, err)
+        final = snaps[-1]
+        totals, stacks = by_function(final, truth["pid"], {"jit_leak"})
+        self.assertEqual(totals["jit_leak"], truth["functions"]["jit_leak"]["bytes"])
+        frames = stacks["jit_leak"]["frames"]
+        self.assertEqual(names(stacks["jit_leak"])[:2], ["malloc", "jit_leak"], frames)
+        self.assertEqual(len(frames), 3, frames)  # the stub's return address, and nothing after it
+        self.assertIsNone(frames[2]["module"], frames)
+        self.assertGreaterEqual(final["lost"]["truncated_stacks"], 1)
+        self.assertRegex(err, r"stacks: [1-9]\d* call-frame walks stopped")
+
+
 class GrowthMode(unittest.TestCase):
     def test_page_faults_of_a_program_without_frame_pointers_reach_main(self):
         # Growth mode shares the walker: a page fault's stack starts in whatever touched the page (libc's
@@ -186,6 +202,34 @@ class GrowthMode(unittest.TestCase):
         self.assertEqual(callers_up_to_main(deep, "middle_fp"), ["descend"] * (DEPTH + 1) + ["run_leaks", "main"],
                          deep)
         self.assertEqual(final["lost"]["truncated_stacks"], 0, err)
+
+    def test_through_a_pending_uretprobe(self):
+        # Exact tracing of the same process keeps a uretprobe pending on malloc: a page fault inside malloc
+        # finds the kernel's trampoline where malloc's return address was. The walker must see through it.
+        work = Workload("--depth", str(DEPTH), "--leak", "3000", "--signals", "0", program=NOFP)
+        exact = Tracer("-p", str(work.pid))
+        growth = Tracer("--mode", "growth", "-p", str(work.pid))
+        try:
+            exact.next_snapshot()
+            growth.next_snapshot()
+            truth = work.go()
+            self.assertEqual(work.finish(), 0)
+            code, snaps, err = growth.finish()
+            exact.finish()
+        finally:
+            for p in (work, exact, growth):
+                p.kill()
+        self.assertEqual(code, 0, err)
+        final = snaps[-1]
+        _, stacks = by_function(final, truth["pid"], {"leak_deep"})
+        deep = names(stacks["leak_deep"])
+        self.assertIn("malloc", deep)
+        self.assertEqual(callers_up_to_main(deep, "middle_fp"), ["descend"] * (DEPTH + 1) + ["run_leaks", "main"],
+                         deep)
+        modules = {f["module"] for s in final["stacks"] if s["pid"] == truth["pid"] for f in s["frames"]}
+        self.assertNotIn("[uprobes]", modules)
+        self.assertEqual(final["lost"]["truncated_stacks"], 0, err)
+
 
 
 class CxxProgram(unittest.TestCase):

@@ -2,9 +2,11 @@
 // from deep in a recursion and from a signal handler, through a middle function built with frame
 // pointers (ms_nofp_middle.c): the stack walker must go through both kinds of code and through the
 // signal frame. Truth known exactly; sizes in bytes.
-//   ms_nofp [--depth D] [--leak N] [--signals S] [--sync] [--park]
+//   ms_nofp [--depth D] [--leak N] [--signals S] [--jit J] [--sync] [--park]
 // run_leaks -> descend (D + 1 frames) -> middle_fp -> leak_deep: N blocks of 1000 bytes (malloc).
 // raise_signals -> raise(SIGUSR1) S times -> on_signal -> signal_leak: one 700-byte block each.
+// run_jit -> code written at run time into an anonymous mapping (as a JIT compiler's: no file, no
+// call-frame information) -> jit_leak: J blocks of 500 bytes. x86-64 only.
 // --sync: prints `ready PID`, waits for a byte on stdin, works, prints the truth as one JSON line, waits
 // for stdin to close, exits 0. --park: at the bottom of the recursion, once leak_deep is done, prints
 // `parked PID` and waits for a byte on stdin, so a debugger can show the same callers.
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "keep.h"
@@ -22,16 +25,17 @@
 
 #define DEEP_SIZE 1000
 #define SIGNAL_SIZE 700
+#define JIT_SIZE 500
 #define MAX_BLOCKS 100000
 
 static char g_outbuf[8192];  // stdout buffer (stdio would otherwise malloc one)
 static void *g_blocks[MAX_BLOCKS];
 static unsigned g_nblocks;
-static unsigned g_leaks = 10, g_depth = 8, g_signals = 3;
+static unsigned g_leaks = 10, g_depth = 8, g_signals = 3, g_jit;
 static int g_park;
 
 static void usage(void) {
-  fprintf(stderr, "usage: ms_nofp [--depth D] [--leak N] [--signals S] [--sync] [--park]\n");
+  fprintf(stderr, "usage: ms_nofp [--depth D] [--leak N] [--signals S] [--jit J] [--sync] [--park]\n");
   exit(2);
 }
 
@@ -81,10 +85,34 @@ KEEP void raise_signals(void) {
   for (unsigned i = 0; i < g_signals; i++) raise(SIGUSR1);
 }
 
+KEEP void jit_leak(void) { keep_block(malloc(JIT_SIZE)); }
+
+// Calls jit_leak J times from a stub written into an anonymous executable mapping:
+//   sub $8,%rsp; movabs $jit_leak,%rax; call *%rax; add $8,%rsp; ret
+KEEP void run_jit(void) {
+#if defined(__x86_64__)
+  static const unsigned char head[] = {0x48, 0x83, 0xec, 0x08, 0x48, 0xb8};
+  static const unsigned char tail[] = {0xff, 0xd0, 0x48, 0x83, 0xc4, 0x08, 0xc3};
+  void (*target)(void) = jit_leak;
+  if (!g_jit) return;
+  unsigned char *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (code == MAP_FAILED) exit(1);
+  memcpy(code, head, sizeof(head));
+  memcpy(code + sizeof(head), &target, sizeof(target));
+  memcpy(code + sizeof(head) + sizeof(target), tail, sizeof(tail));
+  if (mprotect(code, 4096, PROT_READ | PROT_EXEC)) exit(1);
+  for (unsigned i = 0; i < g_jit; i++) ((void (*)(void))code)();
+  munmap(code, 4096);
+#else
+  if (g_jit) usage();
+#endif
+}
+
 KEEP void run_leaks(void) {
   volatile int depth = (int)g_depth;
   descend(depth);
   raise_signals();
+  run_jit();
   g_handled = g_handled + 1;
 }
 
@@ -97,6 +125,7 @@ int main(int argc, char **argv) {
     else if (i + 1 < argc && !strcmp(argv[i], "--depth")) g_depth = (unsigned)parse_num(argv[++i], 0, 1000, usage);
     else if (i + 1 < argc && !strcmp(argv[i], "--leak")) g_leaks = (unsigned)parse_num(argv[++i], 0, 50000, usage);
     else if (i + 1 < argc && !strcmp(argv[i], "--signals")) g_signals = (unsigned)parse_num(argv[++i], 0, 50000, usage);
+    else if (i + 1 < argc && !strcmp(argv[i], "--jit")) g_jit = (unsigned)parse_num(argv[++i], 0, 50000, usage);
     else usage();
   }
   struct sigaction sa;
@@ -111,8 +140,8 @@ int main(int argc, char **argv) {
   }
   run_leaks();
   printf("{\"pid\": %d, \"depth\": %u, \"functions\": {\"leak_deep\": {\"bytes\": %u, \"allocs\": %u}, "
-         "\"signal_leak\": {\"bytes\": %u, \"allocs\": %u}}}\n",
-         getpid(), g_depth, g_leaks * DEEP_SIZE, g_leaks, g_signals * SIGNAL_SIZE, g_signals);
+         "\"signal_leak\": {\"bytes\": %u, \"allocs\": %u}, \"jit_leak\": {\"bytes\": %u, \"allocs\": %u}}}\n",
+         getpid(), g_depth, g_leaks * DEEP_SIZE, g_leaks, g_signals * SIGNAL_SIZE, g_signals, g_jit * JIT_SIZE, g_jit);
   fflush(stdout);
   if (sync) wait_stdin();
   return 0;
