@@ -397,10 +397,11 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 	return 0;
 }
 
+/* For the process tracepoints, whose task is the current one (exec, exit) or its parent (fork). */
 static __always_inline int is_target(__u32 tgid)
 {
 	if (trace_all)
-		return tgid != skip_tgid;
+		return !is_self(bpf_get_current_pid_tgid());
 	return bpf_map_lookup_elem(&targets, &tgid) != 0;
 }
 

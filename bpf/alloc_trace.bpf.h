@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "memsight/abi.h"
+#include "unwind.bpf.h"
 
 /* Set by user space before load. */
 const volatile __u64 wake_bytes = 1 << 20; /* wake the consumer once this many bytes wait in the ring */
@@ -135,23 +136,49 @@ static __always_inline __u64 mix(__u64 h, __u64 word)
 	return (h ^ word) * 0x100000001b3ull;
 }
 
-/* Send the current user stack once and return its id (0 when it could not be sent: the record then names
- * no stack and user space counts it). frames[0] is `first` (the allocator's entry) when not 0, and the
- * walk follows; `caller`, when not 0, replaces frames[1]: a frame the walk cannot see (below). */
-static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
+/* The walk of the current user stack by call-frame tables into s->frames; returns the frames, or 0
+ * when pc's module has no table. frames[0] is `first` when not 0. The walk's own first frame is the user
+ * pc: kept after `first` when it is another instruction (the allocator returned into its caller), dropped
+ * when it is `first` itself (a fault's pc) or lies inside the allocator (`caller` given: operator new's
+ * walk starts in new, after the malloc it called). `caller` stands in for frames[1] when the walk ends
+ * before reaching it. */
+static __always_inline __u32 walk_by_tables(struct ms_stack *s, __u64 first, __u64 caller, __u32 *stopped)
 {
-	__u32 zero = 0;
-	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 h = 0xcbf29ce484222325ull, size;
-	long got;
-	__u32 n, i;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 pc = BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(task), ip);
+	/* The walk starts at frames[1] when pc is not inside the function `first` names: a return probe's pc
+	 * is in the caller already (and an allocator's own new is read at its return site: there caller ==
+	 * pc). Inside it (operator new's pc when the malloc it called returns), the walk starts at 0 and
+	 * frames[0] becomes `first`. */
+	__u32 base = (first && first != pc && (!caller || caller == pc)) ? 1 : 0, n;
+	struct walk_state *st = unwind_user(base);
 
-	if (!s)
+	if (!st)
 		return 0;
+	__builtin_memcpy(s->frames, st->frames, sizeof(s->frames));
+	*stopped = st->stopped;
+	if (st->fp_steps) {
+		s->flags |= MS_STACK_FRAME_POINTERS;
+		count(MS_CNT_UNWIND_FP);
+	}
+	n = st->n + base;
+	if (first)
+		s->frames[0] = first;
+	if (caller && n < 2) {
+		s->frames[1] = caller;
+		n = 2;
+	}
+	return n > MS_MAX_FRAMES ? MS_MAX_FRAMES : n;
+}
+
+/* The frame-pointer walk (bpf_get_stack), for stacks whose first module has no table. */
+static __always_inline __u32 walk_by_frame_pointers(void *ctx, struct ms_stack *s, __u64 first, __u64 caller)
+{
+	long got = first ? bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK)
+			 : bpf_get_stack(ctx, &s->frames[0], MS_MAX_FRAMES * 8, BPF_F_USER_STACK);
+	__u32 n;
+
 	/* Without `first`, frames[0] is where the walk starts: the user instruction running (a fault's). */
-	got = first ? bpf_get_stack(ctx, &s->frames[1], (MS_MAX_FRAMES - 1) * 8, BPF_F_USER_STACK)
-		    : bpf_get_stack(ctx, &s->frames[0], MS_MAX_FRAMES * 8, BPF_F_USER_STACK);
 	if (got <= 0) {
 		if (got < 0)
 			count(MS_CNT_STACK_FAILED);
@@ -169,21 +196,49 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 	 * inside new itself, and the caller's, which the walk skips, was read at new's entry. */
 	if (caller && n > 1)
 		s->frames[1] = caller;
+	return n;
+}
+
+/* Send the current user stack once and return its id (0 when it could not be sent: the record then names
+ * no stack and user space counts it). frames[0] is `first` (the allocator's entry) when not 0, and the
+ * walk follows; `caller`, when not 0, is frames[1]: a frame a frame-pointer walk cannot see. The walk
+ * uses the modules' call-frame tables (unwind.bpf.h) when the first module has one, else frame pointers. */
+static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
+{
+	__u32 zero = 0;
+	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 h = 0xcbf29ce484222325ull, size;
+	__u32 n, i, stopped = 0;
+
+	if (!s)
+		return 0;
 	s->flags = 0;
-	if (n == MS_MAX_FRAMES) {
-		s->flags = MS_STACK_TRUNCATED;
+	n = walk_by_tables(s, first, caller, &stopped);
+	if (!n) {
+		n = walk_by_frame_pointers(ctx, s, first, caller);
+		s->flags = MS_STACK_FRAME_POINTERS;
+		count(MS_CNT_UNWIND_FP);
+	}
+	if (stopped) {
+		s->flags |= MS_STACK_TRUNCATED | MS_STACK_UNWIND_STOPPED;
+		count(MS_CNT_UNWIND_STOPPED);
+		count(MS_CNT_STACK_TRUNCATED);
+	} else if (n == MS_MAX_FRAMES) {
+		s->flags |= MS_STACK_TRUNCATED;
 		count(MS_CNT_STACK_TRUNCATED);
 	}
 	/* The same addresses mean other code in another process or after exec: the id covers both. */
 	h = mix(h, bpf_get_current_pid_tgid() >> 32);
 	h = mix(h, (__u64)BPF_CORE_READ(task, mm));
-	/* All slots: bpf_get_stack zeroes those it did not fill, and a constant bound keeps the verifier
-	 * from having to prove n. */
-	for (i = 0; i < MS_MAX_FRAMES; i++)
+	for (i = 0; i < MS_MAX_FRAMES && i < n; i++)
 		h = mix(h, s->frames[i]);
 	h |= 1; /* never 0, which means "no stack" */
 	if (bpf_map_lookup_elem(&seen_stacks, &h))
 		return h;
+	barrier_var(n); /* keeps the bound below on the register the size is computed from */
+	if (n > MS_MAX_FRAMES)
+		return 0;
 	size = MS_STACK_HEADER_BYTES + (__u64)n * 8;
 	fill_header(&s->h, MS_REC_STACK, size);
 	s->stack_id = h;

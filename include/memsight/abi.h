@@ -63,7 +63,13 @@
 #define MS_COOKIE_OWN_RETURN (1u << 16)
 
 /* ms_stack.flags */
-#define MS_STACK_TRUNCATED 1 /* the walk filled every slot: outer frames may be missing */
+#define MS_STACK_TRUNCATED 1 /* outer frames are missing: the walk filled every slot, or stopped (below) */
+#define MS_STACK_UNWIND_STOPPED 2 /* the call-frame walk stopped on code it has no rule for (JIT, a module
+				     * not yet known, an unsupported rule): the frames sent are right, outer
+				     * ones are missing (MS_STACK_TRUNCATED is set too) */
+#define MS_STACK_FRAME_POINTERS 4 /* walked by frame pointers, in whole or in part: a module of the stack
+				     * had no table (not loaded yet, or no call-frame information); through
+				     * code built without frame pointers such a stack is short or wrong */
 
 /* Loss counters: index into the per-CPU `counters` map (u64 each), summed by user space. */
 #define MS_CNT_RINGBUF_FULL 0      /* a record could not be written: the ring buffer was full */
@@ -74,7 +80,12 @@
 #define MS_CNT_STACK_FAILED 5      /* bpf_get_stack failed; the record carries the allocator frame only */
 #define MS_CNT_SAMPLED_FULL 6      /* --sample-bytes: a taken block found the sampled-blocks table full: not recorded */
 #define MS_CNT_NO_SAMPLER 7        /* --sample-bytes: a thread's sampler state could not be made: call not recorded */
-#define MS_CNT_COUNT 8
+/* Call-frame unwinding (see the unwind section below and docs/unwinding.md). */
+#define MS_CNT_UNWIND_STOPPED 8    /* a call-frame walk stopped on code it has no rule for (counted in
+				    * MS_CNT_STACK_TRUNCATED too) */
+#define MS_CNT_UNWIND_FP 9         /* a stack walked by frame pointers, in whole or in part (a module without
+				    * a table: MS_STACK_FRAME_POINTERS) */
+#define MS_CNT_COUNT 10
 
 /* Sampling by bytes (--sample-bytes, user/core/sampler.hpp): the BPF side draws the bytes until the
  * next sample point from a table of MS_GAP_STEPS quantiles of the exponential distribution, which user
@@ -208,6 +219,66 @@ _Static_assert(sizeof(struct ms_fork) == 32, "ms_fork is 32 bytes");
 _Static_assert(sizeof(struct ms_exit) == 40, "ms_exit is 40 bytes");
 _Static_assert(sizeof(struct ms_alloc_fail) == 80, "ms_alloc_fail is 80 bytes");
 _Static_assert(sizeof(struct ms_notice) == 24, "ms_notice is 24 bytes");
+#endif
+
+/* ---- Call-frame unwinding: tables user space builds from .eh_frame/.debug_frame, walked in BPF ----
+ *
+ * One BPF array holds the rows of every module, each module a sorted run [row_first, row_first + row_count)
+ * addressed by file offset. A hash keyed by the file's identity (device, inode: what the kernel's VMA
+ * names, so no per-process list is needed and exec or dlopen cannot leave one stale) says where a
+ * module's run is. Per frame the walker finds pc's VMA (bpf_find_vma), its module's run, the last row at
+ * or below pc's file offset, then the canonical frame address (CFA: the caller's stack pointer before
+ * its call), the return address at CFA - 8 and the caller's rbp. x86-64 only. See docs/unwinding.md. */
+
+/* ms_unwind_row.cfa_kind: how to compute the CFA at this pc. */
+#define MS_CFA_NONE 0   /* no call-frame information here (a gap between functions, or unsupported): stop */
+#define MS_CFA_RSP 1    /* CFA = rsp + cfa_off */
+#define MS_CFA_RBP 2    /* CFA = rbp + cfa_off */
+#define MS_CFA_PLT 3    /* a PLT entry: CFA = rsp + 8, + 8 more when (pc & 15) >= cfa_off (it pushed an index) */
+#define MS_CFA_SIGNAL 4 /* the signal return trampoline: rsp points at the kernel's ucontext (the rt_sigframe
+			 * past its return address); the interrupted rip, rsp and rbp are read from it */
+#define MS_CFA_END 5    /* the outermost frame (return address undefined: _start, a thread's start) */
+
+/* Where the interrupted registers lie in the ucontext an MS_CFA_SIGNAL row's rsp points at (bytes):
+ * uc_flags, uc_link, uc_stack (24) come first, then sigcontext's r8..r15, rdi, rsi, rbp, rbx, rdx, rax,
+ * rcx, rsp, rip (8 each). */
+#define MS_UCONTEXT_RBP 120
+#define MS_UCONTEXT_RSP 160
+#define MS_UCONTEXT_RIP 168
+
+/* ms_unwind_row.rbp_kind: where the caller's rbp is. */
+#define MS_RBP_SAME 0    /* not changed by this function (yet): the caller's is the current one */
+#define MS_RBP_AT_CFA 1  /* saved at CFA + rbp_off */
+#define MS_RBP_UNKNOWN 2 /* clobbered, or kept in a form the walker does not follow: a caller needing it stops */
+
+struct ms_unwind_row {
+	__u32 pc;      /* file offset (bytes) of the first instruction the row covers, until the next row */
+	__u8 cfa_kind; /* MS_CFA_* */
+	__u8 rbp_kind; /* MS_RBP_* */
+	__s16 rbp_off; /* MS_RBP_AT_CFA: bytes from the CFA (negative) */
+	__s32 cfa_off; /* MS_CFA_RSP/RBP: bytes added to the register; MS_CFA_PLT: the pc & 15 threshold */
+};
+
+/* Key of the `unwind_modules` hash: a file as the kernel's VMA names it. */
+struct ms_unwind_file {
+	__u64 dev;   /* the inode's superblock device, kernel encoding: major << 20 | minor */
+	__u64 inode; /* inode number */
+};
+
+/* Value of the `unwind_modules` hash: the file's run of rows in `unwind_rows`. */
+struct ms_unwind_module {
+	__u32 row_first; /* index of its first row */
+	__u32 row_count; /* its rows (at least 1) */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct ms_unwind_row) == 12, "ms_unwind_row is 12 bytes");
+static_assert(sizeof(struct ms_unwind_file) == 16, "ms_unwind_file is 16 bytes");
+static_assert(sizeof(struct ms_unwind_module) == 8, "ms_unwind_module is 8 bytes");
+#else
+_Static_assert(sizeof(struct ms_unwind_row) == 12, "ms_unwind_row is 12 bytes");
+_Static_assert(sizeof(struct ms_unwind_file) == 16, "ms_unwind_file is 16 bytes");
+_Static_assert(sizeof(struct ms_unwind_module) == 8, "ms_unwind_module is 8 bytes");
 #endif
 
 /* ---- OOM watch (bpf/oom_watch.bpf.c): its own ring buffer, its own counters ---- */

@@ -107,12 +107,12 @@ class Tracer:
             self.proc.communicate()
 
 
-def trace_attached(*workload_args, program=None):
-    """Starts a --sync workload, attaches `memsight trace -p` to it, lets the workload work once the
-    first snapshot says the probes are in place, and waits for both to end.
+def trace_attached(*workload_args, program=None, options=()):
+    """Starts a --sync workload, attaches `memsight trace [OPTIONS] -p` to it, lets the workload work once
+    the first snapshot says the probes are in place, and waits for both to end.
     Returns (truth, first snapshot, memsight exit code, snapshots after the first, memsight stderr)."""
     work = Workload(*workload_args, program=program)
-    tracer = Tracer("-p", str(work.pid))
+    tracer = Tracer(*options, "-p", str(work.pid))
     try:
         first = tracer.next_snapshot()
         truth = work.go()

@@ -57,7 +57,7 @@ class BadInput(unittest.TestCase):
         self.assert_fails(run_memsight("trace", "-p", "1", "--", "true"), 2, "needs one TARGET")
         self.assert_fails(run_memsight("trace", "-p", "abc"), 2, "--help")
         self.assert_fails(run_memsight("trace", "-p", "1", "--interval", "0"), 2)
-        self.assert_fails(run_memsight("trace", "--all", "--mode", "exact"), 2, "not available yet")
+        self.assert_fails(run_memsight("trace", "--all", "-p", "1"), 2, "needs one TARGET")
 
     @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) is missing")
     def test_without_privilege(self):

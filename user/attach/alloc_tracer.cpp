@@ -53,6 +53,7 @@ alloc_trace* open_skeleton(const TracerOptions& options, size_t demanding_left_o
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
+  size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
   if (options.sample_bytes) {
     skel->rodata->sample_bytes = options.sample_bytes;
     const std::vector<uint64_t> gaps = core::gap_quantiles(options.sample_bytes);
@@ -82,6 +83,7 @@ Result<std::unique_ptr<AllocTracer>> AllocTracer::open(const TracerOptions& opti
     std::unique_ptr<AllocTracer> tracer(new AllocTracer(skel));
     if (auto started = tracer->start_ring(decoder); !started) return tl::unexpected(started.error());
     tracer->attach_process_events(options.all);
+    tracer->unwind_ = std::make_unique<UnwindMaps>(skel->maps.unwind_rows, skel->maps.unwind_modules);
     return tracer;
   }
   return tl::unexpected(libbpf_error("cannot load the BPF programs", err));

@@ -15,6 +15,7 @@
 #include "attach/event_source.hpp"
 #include "attach/ring_reader.hpp"
 #include "attach/target.hpp"
+#include "attach/unwind_maps.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
 #include "memsight/abi.h"
@@ -36,6 +37,8 @@ struct TracerOptions {
                                        // AllocTracer::kEveryProcess); exits are reported by BPF
   uint32_t sampled_blocks = 1u << 20;  // taken blocks alive at once, all targets (sampling only); more are
                                        // counted in BpfLosses::sampled_full
+  uint32_t unwind_rows = kDefaultUnwindRows;    // call-frame table rows (12 bytes each): the memory cap
+  uint32_t unwind_files = kDefaultUnwindFiles;  // files with a call-frame table
 };
 
 class AllocTracer final : public EventSource {
@@ -68,6 +71,7 @@ class AllocTracer final : public EventSource {
   void set_address_space(uint32_t pid, uint64_t mm) { mm_of_[pid] = mm; }
   // Notes from start-up (exec/fork tracepoints that did not attach).
   const std::vector<std::string>& notes() const override { return notes_; }
+  core::UnwindSink* unwind_sink() override { return unwind_.get(); }
 
  private:
   explicit AllocTracer(alloc_trace* skel) : skel_(skel) {}
@@ -92,6 +96,7 @@ class AllocTracer final : public EventSource {
   std::map<uint32_t, uint64_t> mm_of_;  // pid -> address space, from its last notice
   // (pid, dev, inode, role) already attached: a rendezvous finds the same files again.
   std::set<std::tuple<uint32_t, uint64_t, uint64_t, Role>> attached_;
+  std::unique_ptr<UnwindMaps> unwind_;
 };
 
 }  // namespace memsight::attach

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/unwind_sink.hpp"
 
 namespace memsight::attach {
 
@@ -22,6 +23,8 @@ struct BpfLosses {
   uint64_t no_sampler = 0;    // calls not recorded: a thread's sampler state could not be made
   // Records the probes could not write, or calls they could not record: the snapshot's lost.events.
   uint64_t unrecorded() const { return ringbuf_full + inflight_full + sampled_full + no_sampler; }
+  uint64_t unwind_stopped = 0;         // call-frame walks that stopped on code they have no rule for
+  uint64_t unwind_frame_pointers = 0;  // stacks walked by frame pointers, in whole or in part (a module without a table)
 };
 
 class EventSource {
@@ -34,6 +37,8 @@ class EventSource {
   virtual BpfLosses losses() const = 0;
   // Notes from start-up (tracepoints that did not attach), for the user.
   virtual const std::vector<std::string>& notes() const = 0;
+  // Where the call-frame tables of traced modules go (null: this source walks no tables).
+  virtual core::UnwindSink* unwind_sink() { return nullptr; }
 };
 
 }  // namespace memsight::attach

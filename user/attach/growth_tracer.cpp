@@ -63,11 +63,13 @@ Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& op
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
   bpf_map__set_max_entries(skel->maps.inflight, 1);  // allocator calls: none in growth mode
+  size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
   if (int err = growth_trace__load(skel))
     return tl::unexpected(libbpf_error("cannot load the growth-mode BPF programs", err));
   if (auto started = tracer->ring_.start(skel->maps.events, decoder); !started)
     return tl::unexpected(started.error());
   if (auto attached = tracer->attach_all(); !attached) return tl::unexpected(attached.error());
+  tracer->unwind_ = std::make_unique<UnwindMaps>(skel->maps.unwind_rows, skel->maps.unwind_modules);
   return tracer;
 }
 

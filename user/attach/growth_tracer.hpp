@@ -10,6 +10,7 @@
 
 #include "attach/event_source.hpp"
 #include "attach/ring_reader.hpp"
+#include "attach/unwind_maps.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
 
@@ -26,6 +27,8 @@ struct GrowthOptions {
   uint32_t wake_bytes = 4u << 20;
   uint32_t stack_cache = 65536;
   uint64_t sample_bytes = 0;  // mean bytes between recorded faults (Poisson over bytes); 0: every fault
+  uint32_t unwind_rows = kDefaultUnwindRows;  // as TracerOptions
+  uint32_t unwind_files = kDefaultUnwindFiles;
 };
 
 class GrowthTracer final : public EventSource {
@@ -39,6 +42,7 @@ class GrowthTracer final : public EventSource {
   Result<int> drain() override { return ring_.drain(); }
   BpfLosses losses() const override;
   const std::vector<std::string>& notes() const override { return notes_; }
+  core::UnwindSink* unwind_sink() override { return unwind_.get(); }
 
  private:
   explicit GrowthTracer(growth_trace* skel) : skel_(skel) {}
@@ -48,6 +52,7 @@ class GrowthTracer final : public EventSource {
   RingReader ring_;
   std::vector<bpf_link*> links_;
   std::vector<std::string> notes_;
+  std::unique_ptr<UnwindMaps> unwind_;
 };
 
 }  // namespace memsight::attach

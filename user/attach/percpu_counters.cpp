@@ -20,7 +20,8 @@ BpfLosses tracing_losses(const bpf_map* counters) {
   const auto sums = sum_percpu_counters(counters, MS_CNT_COUNT);
   return BpfLosses{sums[MS_CNT_RINGBUF_FULL], sums[MS_CNT_INFLIGHT_FULL], sums[MS_CNT_STACK_TRUNCATED],
                    sums[MS_CNT_INFLIGHT_STALE], sums[MS_CNT_NESTED], sums[MS_CNT_STACK_FAILED],
-                   sums[MS_CNT_SAMPLED_FULL], sums[MS_CNT_NO_SAMPLER]};
+                   sums[MS_CNT_SAMPLED_FULL], sums[MS_CNT_NO_SAMPLER], sums[MS_CNT_UNWIND_STOPPED],
+                   sums[MS_CNT_UNWIND_FP]};
 }
 
 }  // namespace memsight::attach

@@ -107,6 +107,12 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
                              "from a page to 1 GiB; default {}); records that find it full count in lost.events",
                              attach::TracerOptions{}.ring_bytes))
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--unwind-rows", o.unwind_rows,
+                 fmt::format("advanced: call-frame table rows the stack walker may hold, all modules together "
+                             "(12 bytes each; default {}, libc + libstdc++ take ~63000); 0: no tables, stacks "
+                             "walked by frame pointers only (short through code built without them)",
+                             attach::kDefaultUnwindRows))
+      ->check(CLI::NonNegativeNumber);
   app.add_option("command", o.command, "after --: the command to start and trace from its first instruction");
 }
 

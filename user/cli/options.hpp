@@ -27,6 +27,8 @@ struct SessionOptions {
   std::optional<uint64_t> sample_bytes;  // --sample-bytes: mean bytes between sample points; unset: exact
   std::optional<uint32_t> ring_bytes;  // --ring-bytes: the BPF ring buffer's size (a power of two, at least a
                                        // page); unset: the tracer's default
+  std::optional<uint32_t> unwind_rows;  // --unwind-rows: cap on call-frame table rows (12 bytes each); 0: no
+                                        // tables, stacks walked by frame pointers only; unset: the default
 };
 
 struct TraceOptions {

@@ -191,21 +191,34 @@ Result<void> Session::open_tracer() {
     }
     growth.sample_bytes = fault_sample_bytes(options_);
     if (options_.ring_bytes) growth.ring_bytes = *options_.ring_bytes;
+    if (options_.unwind_rows) growth.unwind_rows = std::max<uint32_t>(*options_.unwind_rows, 1);
     auto tracer = attach::GrowthTracer::open(growth, decoder_);
     if (!tracer) return tl::unexpected(tracer.error());
     growth_ = std::move(*tracer);
     events_ = growth_.get();
+    use_unwind_tables();
     return {};
   }
   attach::TracerOptions tracing;
   tracing.all = options_.all;
   if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
   if (options_.sample_bytes) tracing.sample_bytes = *options_.sample_bytes;
+  if (options_.unwind_rows) tracing.unwind_rows = std::max<uint32_t>(*options_.unwind_rows, 1);
   auto tracer = attach::AllocTracer::open(tracing, decoder_);
   if (!tracer) return tl::unexpected(tracer.error());
   tracer_ = std::move(*tracer);
   events_ = tracer_.get();
+  use_unwind_tables();
   return {};
+}
+
+// From here on, every maps snapshot the symbolizer takes gives the walker its modules' tables.
+void Session::use_unwind_tables() {
+  if (options_.unwind_rows == 0u) return;  // --unwind-rows 0: frame pointers only
+  if (core::UnwindSink* sink = events_->unwind_sink()) {
+    unwind_ = std::make_unique<symbolize::UnwindRegistry>(*sink);
+    symbols_.set_unwind_registry(unwind_.get());
+  }
 }
 
 // Growth mode needs no allocator: any live process can be traced.
@@ -311,6 +324,11 @@ Result<void> Session::launch_command() {
   if (guard_ && guard_->watch(pid))
     if (auto holdable = tracer_->make_holdable(pid); !holdable) return holdable;
   watch(pid, std::filesystem::path(*executable).filename().string().substr(0, 15));  // as comm will say
+  // Its tables before its first instruction: its first stacks come before memsight reads its maps.
+  if (unwind_) {
+    unwind_->add_file(*executable);
+    for (const auto& module : *modules) unwind_->add_file(module.open_path);
+  }
   auto attached = options_.growth ? growth_->add_target(pid) : attach_modules(pid, *modules);
   if (!attached) {
     command_->abandon();
@@ -547,6 +565,20 @@ void Session::print_throughput(uint64_t elapsed_ns) const {
              "rejected {}){}\n",
              s.records, seconds, static_cast<double>(s.records) / seconds, lost, s.bpf.ringbuf_full,
              s.bpf.inflight_full, s.rejected, refused);
+  if (unwind_) print_unwinding(s.bpf, unwind_->stats());
+}
+
+// What the stack walker could not do, and what its tables cost (docs/unwinding.md).
+void Session::print_unwinding(const attach::BpfLosses& bpf, const symbolize::UnwindStats& u) const {
+  std::string left_out;
+  if (u.refused_at_cap) left_out = fmt::format(", {} left out at the cap", u.refused_at_cap);
+  if (u.failures) left_out += fmt::format(", {} files without a usable table", u.failures);
+  fmt::print(stderr,
+             "memsight: stacks: {} call-frame walks stopped on code without rules, {} walked by frame pointers "
+             "(in whole or in part: a module without a table yet); tables: {} files, {} rows, {} KiB of {} KiB, built in {:.0f} ms{}\n",
+             bpf.unwind_stopped, bpf.unwind_frame_pointers, u.files, u.rows, u.bytes() / 1024,
+             u.capacity_bytes() / 1024, u.build_ms, left_out);
+  if (!u.last_error.empty()) fmt::print(stderr, "memsight: note: call-frame tables: {}\n", u.last_error);
 }
 
 }  // namespace memsight::cli

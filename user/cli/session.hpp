@@ -66,6 +66,7 @@ class Session {
     std::string comm;
   };
   Result<void> open_tracer();
+  void use_unwind_tables();
   Result<void> attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules);
   Result<void> attach_growth(uint32_t pid);
   Result<void> attach_pids(const std::vector<uint32_t>& pids, bool tolerate_gone);
@@ -82,6 +83,7 @@ class Session {
   void forget_exited();    // --all: lets go of processes gone a while
   Result<void> emit(bool final);
   void print_throughput(uint64_t elapsed_ns) const;
+  void print_unwinding(const attach::BpfLosses& bpf, const symbolize::UnwindStats& u) const;
   // OOM kills and failed allocations: each explained from the history and handed to the sink.
   Result<void> handle_episodes();
   Result<void> finish_episodes();  // at the end: the victims whose reports are still on their way
@@ -101,6 +103,7 @@ class Session {
   std::unique_ptr<attach::GrowthTracer> growth_;   // growth mode
   attach::EventSource* events_ = nullptr;          // whichever of the two runs
   std::optional<attach::CgroupTarget> cgroup_;     // --cgroup
+  std::unique_ptr<symbolize::UnwindRegistry> unwind_;  // call-frame tables for the BPF stack walker
   std::optional<attach::LaunchedCommand> command_;
   std::vector<Watched> watched_;
   int signal_fd_ = -1;

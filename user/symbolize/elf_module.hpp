@@ -28,6 +28,8 @@ class ElfModule {
   ElfModule& operator=(const ElfModule&) = delete;
 
   const std::optional<std::string>& build_id() const { return build_id_; }
+  // The file's ELF handle (call-frame tables are built from it), valid for the life of the module.
+  Elf* elf() const { return file_.elf(); }
 
   // The ELF virtual address that file byte `file_offset` is loaded as (through the PT_LOAD headers),
   // independent of where the process put the module.

@@ -22,6 +22,7 @@
 #include "core/symbol_source.hpp"
 #include "maps.hpp"
 #include "module_cache.hpp"
+#include "unwind_registry.hpp"
 
 namespace memsight::symbolize {
 
@@ -60,10 +61,15 @@ class Symbolizer final : public core::SymbolSource {
   std::vector<core::Frame> describe(uint32_t pid, uint64_t address,
                                     core::AddressKind kind = core::AddressKind::kExact) override;
 
-  // Drops the maps snapshot and the noted addresses of `pid` (it exec'd). Opened modules stay.
+  // Drops the maps snapshot and the noted addresses of `pid` (it exec'd). Opened modules stay. With an
+  // unwind registry, the new image's modules get their call-frame tables now.
   void forget(uint32_t pid) override;
 
   SymbolizerStats stats() const;
+
+  // Every maps snapshot taken from now on also gives `unwind` (not owned; null: none) the call-frame
+  // tables of the process's modules, opened through this symbolizer's module cache.
+  void set_unwind_registry(UnwindRegistry* unwind) { unwind_ = unwind; }
 
   // Reads of one pid's maps are at least this far apart, so garbage frames (frame-pointer walks
   // through code built without frame pointers) or a dead pid cannot make every stack re-read it.
@@ -100,6 +106,7 @@ class Symbolizer final : public core::SymbolSource {
   std::unordered_set<std::string> paths_;  // element addresses stay valid across rehashing
   std::unordered_set<const ElfModule*> refusals_counted_;  // modules counted in modules_dwarf_refused
   SymbolizerStats stats_;
+  UnwindRegistry* unwind_ = nullptr;
 };
 
 }  // namespace memsight::symbolize

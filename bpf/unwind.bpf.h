@@ -1,0 +1,321 @@
+/* The call-frame walker: complete user stacks through code built without frame pointers, from the
+ * tables user space builds out of each module's .eh_frame (include/memsight/abi.h, docs/unwinding.md).
+ *
+ *   pc, sp, rbp of the user thread
+ *     └─► VMA of pc (bpf_find_vma; the last one is kept: frames cluster in a few modules)
+ *          └─► module run in unwind_rows, by the VMA's (device, inode)
+ *               └─► binary search: the row at pc's file offset ─► CFA ─► return address, caller's rbp
+ *
+ * It stops cleanly: code in no file (JIT), a row with no rule it follows, a CFA that does not move
+ * outward, or an unreadable stack end the walk and mark the stack MS_STACK_UNWIND_STOPPED (counted). An
+ * undefined return address (_start, a thread's start) ends it normally. In a file whose table is not
+ * loaded yet (user space loads it when it first sees the process), it takes a frame-pointer step, as
+ * bpf_get_stack would, and marks the stack MS_STACK_FRAME_POINTERS (counted).
+ */
+#ifndef MEMSIGHT_UNWIND_BPF_H
+#define MEMSIGHT_UNWIND_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#include "memsight/abi.h"
+
+#define UNWIND_SEARCH_STEPS 24 /* binary search steps: runs of up to 16 M rows */
+#define PAGE_SHIFT_BYTES 12
+#define EBUSY_ERRNO 16
+#define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
+
+/* All modules' rows, each module a sorted run. Sized at load (the memory cap, reported); user space
+ * writes a module's run once, and never moves it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ms_unwind_row);
+} unwind_rows SEC(".maps");
+
+/* key: the file of a VMA; value: its run in unwind_rows. Sized at load (modules with a table). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct ms_unwind_file);
+	__type(value, struct ms_unwind_module);
+} unwind_modules SEC(".maps");
+
+/* The walk's registers, its binary search and its frames. Kept in a per-CPU map, not on the BPF stack:
+ * values read back from a map are unknown to the verifier, so it checks one step of each loop and finds
+ * the next one the same, instead of following every value of every register through 64 x 24 steps
+ * (which exceeds its million-instruction budget). */
+struct walk_state {
+	__u64 pc, sp, rbp; /* the frame being unwound */
+	__u32 n;           /* frames written so far, counting from base */
+	__u32 base;        /* slot of the walk's first frame (pc itself) */
+	__u8 pc_is_return; /* pc is a return address: look up pc - 1 (the call), which may end its function */
+	__u8 rbp_known;    /* rbp holds the caller's value, not garbage */
+	__u8 done;         /* ended normally (the outermost frame) */
+	__u8 stopped;      /* ended on something the walker does not follow */
+	__u8 fp_ok;        /* pc's code is in a file whose table is not loaded yet (or its VMA could not be
+			    * looked up): a frame-pointer step is the best guess there */
+	__u8 fp_steps;     /* some frames came from frame-pointer steps */
+	/* The VMA and module of the last lookup: [vm_start, vm_end) mapped from file byte vm_off. */
+	__u64 vm_start, vm_end, vm_off;
+	__u32 row_first, row_count; /* row_count 0: no table */
+	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none */
+	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
+	__u32 lo, hi;
+	__u64 off;
+	__u64 frames[MS_MAX_FRAMES]; /* walked frames go to [base, MS_MAX_FRAMES) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk_state);
+} unwind_scratch SEC(".maps");
+
+static __always_inline struct walk_state *walk_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&unwind_scratch, &zero);
+}
+
+/* bpf_find_vma's callback: the VMA's range, file offset and module run, or row_count 0 when it maps no
+ * file or one without a table. */
+static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	struct walk_state *st = walk_state();
+	struct ms_unwind_file file = {};
+	struct ms_unwind_module *module;
+	struct inode *inode;
+
+	if (!st)
+		return 0;
+
+	st->vm_start = vma->vm_start;
+	st->vm_end = vma->vm_end;
+	st->vm_off = vma->vm_pgoff << PAGE_SHIFT_BYTES;
+	st->row_count = 0;
+	st->fp_ok = vma->vm_file != 0;
+	if (!vma->vm_file)
+		return 0; /* anonymous code (JIT): no table, and frame pointers may not hold there */
+	inode = vma->vm_file->f_inode;
+	file.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	file.inode = BPF_CORE_READ(inode, i_ino);
+	module = bpf_map_lookup_elem(&unwind_modules, &file);
+	if (module) {
+		st->row_first = module->row_first;
+		st->row_count = module->row_count;
+	}
+	return 0;
+}
+
+static long search_step(__u32 index, void *unused)
+{
+	struct walk_state *q = walk_state();
+	__u32 mid, key;
+	struct ms_unwind_row *row;
+
+	if (!q || q->lo >= q->hi)
+		return 1;
+	mid = q->lo + (q->hi - q->lo) / 2;
+	key = q->row_first + mid;
+	row = bpf_map_lookup_elem(&unwind_rows, &key);
+	if (!row) {
+		q->lo = q->hi = 0; /* outside the array: no row */
+		return 1;
+	}
+	if (row->pc <= q->off)
+		q->lo = mid + 1;
+	else
+		q->hi = mid;
+	return 0;
+}
+
+/* The row that covers file offset st->off in st's module: the last of the run whose pc is <= off; 0
+ * when none. A loop of its own (bpf_loop), so each step is checked once. */
+static __always_inline struct ms_unwind_row *unwind_find_row(struct walk_state *st)
+{
+	__u32 key;
+
+	st->lo = 0;
+	st->hi = st->row_count;
+	bpf_loop(UNWIND_SEARCH_STEPS, search_step, 0, 0);
+	if (st->lo == 0 || st->lo < st->hi)
+		return 0; /* before the run's first row, or the search did not converge */
+	key = st->row_first + st->lo - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &key);
+}
+
+static __always_inline int unwind_read(__u64 *out, __u64 address)
+{
+	return bpf_probe_read_user(out, sizeof(*out), (void *)address);
+}
+
+/* True when `ra` is the kernel's uretprobe trampoline: a pending uretprobe (of any tool, on any function
+ * of this stack) replaced the return address in its slot. */
+static __always_inline int unwind_is_trampoline(struct walk_state *st, __u64 ra)
+{
+	return st->trampoline && ra == st->trampoline;
+}
+
+/* The return address a uretprobe replaced in stack slot `slot`: the thread's pending return instances
+ * keep it, each with the slot it replaced. 0 when none matches (the walk stops). */
+static __always_inline __u64 unwind_real_return(__u64 slot)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct return_instance *ri;
+	__u32 i;
+
+	ri = BPF_CORE_READ(task, utask, return_instances);
+	for (i = 0; i < PENDING_URETPROBES && ri; i++) {
+		if (BPF_CORE_READ(ri, stack) == slot)
+			return BPF_CORE_READ(ri, orig_ret_vaddr);
+		ri = BPF_CORE_READ(ri, next);
+	}
+	return 0;
+}
+
+/* One frame: from (pc, sp, rbp) to the caller's. Returns 1 to end the loop. */
+static long unwind_step(__u32 index, void *unused)
+{
+	struct walk_state *st = walk_state();
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 lookup, cfa, ra, rbp, sp;
+	struct ms_unwind_row *row;
+	__u32 slot;
+	long err;
+
+	if (!st)
+		return 1;
+	lookup = st->pc - st->pc_is_return;
+	rbp = st->rbp;
+
+	if (lookup < st->vm_start || lookup >= st->vm_end) {
+		st->row_count = 0;
+		st->vm_end = 0;
+		err = bpf_find_vma(task, lookup, unwind_vma, 0, 0);
+		if (err)
+			st->fp_ok = err == -EBUSY_ERRNO; /* -EBUSY: its mm lock was taken; -ENOENT: in no VMA */
+		if (err || lookup < st->vm_start)
+			st->vm_end = 0; /* no VMA holds it: forget the range so it is not reused */
+	}
+	if (!st->row_count || lookup < st->vm_start || lookup >= st->vm_end) {
+		/* A file whose table user space has not loaded yet (a process it has not seen before): step by
+		 * the frame pointer, as a frame-pointer walk would, and say so. Anywhere else: stop. */
+		if (!st->fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
+		    unwind_read(&ra, st->rbp + 8) || unwind_read(&rbp, st->rbp))
+			goto stop;
+		if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(st->rbp + 8)))
+			goto stop;
+		sp = st->rbp + 16;
+		st->pc_is_return = 1;
+		st->fp_steps = 1;
+		goto next;
+	}
+	st->off = lookup - st->vm_start + st->vm_off;
+	row = unwind_find_row(st);
+	if (!row)
+		goto stop;
+	switch (row->cfa_kind) {
+	case MS_CFA_END:
+		st->done = 1;
+		return 1;
+	case MS_CFA_RSP:
+		cfa = st->sp + (__s64)row->cfa_off;
+		break;
+	case MS_CFA_RBP:
+		if (!st->rbp_known)
+			goto stop;
+		cfa = st->rbp + (__s64)row->cfa_off;
+		break;
+	case MS_CFA_PLT:
+		cfa = st->sp + 8 + ((lookup & 15) >= (__u64)row->cfa_off ? 8 : 0);
+		break;
+	case MS_CFA_SIGNAL:
+		/* The interrupted code's own registers: its pc is where it was, not a return address. */
+		if (unwind_read(&ra, st->sp + MS_UCONTEXT_RIP) || unwind_read(&sp, st->sp + MS_UCONTEXT_RSP) ||
+		    unwind_read(&rbp, st->sp + MS_UCONTEXT_RBP))
+			goto stop;
+		st->pc_is_return = 0;
+		st->rbp_known = 1;
+		goto next;
+	default:
+		goto stop;
+	}
+	if (cfa <= st->sp || unwind_read(&ra, cfa - 8))
+		goto stop; /* the CFA lies above the frame's own stack pointer, always */
+	if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(cfa - 8)))
+		goto stop;
+	if (row->rbp_kind == MS_RBP_AT_CFA) {
+		if (unwind_read(&rbp, cfa + (__s64)row->rbp_off))
+			goto stop;
+		st->rbp_known = 1;
+	} else if (row->rbp_kind == MS_RBP_UNKNOWN) {
+		st->rbp_known = 0;
+	}
+	sp = cfa;
+	st->pc_is_return = 1;
+next:
+	if (!ra) {
+		st->done = 1; /* a zero return address ends a stack too */
+		return 1;
+	}
+	st->pc = ra;
+	st->sp = sp;
+	st->rbp = rbp;
+	slot = st->base + st->n;
+	if (slot >= MS_MAX_FRAMES)
+		return 1; /* full: the caller marks the stack truncated */
+	st->frames[slot & (MS_MAX_FRAMES - 1)] = ra;
+	st->n++;
+	return 0;
+stop:
+	st->stopped = 1;
+	return 1;
+}
+
+/* True when the module of `pc` has a table: then the walk can start there. */
+static __always_inline int unwind_known(struct walk_state *st, __u64 pc)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	st->vm_end = 0;
+	st->row_count = 0;
+	if (bpf_find_vma(task, pc, unwind_vma, 0, 0) || pc < st->vm_start || pc >= st->vm_end)
+		return 0;
+	return st->row_count != 0;
+}
+
+/* Walks the current user stack into the walk state's frames[base..]: frames[base] is the user pc, then
+ * its callers. Returns the state (its n: frames written from base; its stopped: ended on code it does
+ * not follow), or 0 when the walk could not start: pc's module has no table. */
+static __always_inline struct walk_state *unwind_user(__u32 base)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct walk_state *st = walk_state();
+
+	if (!st || base >= MS_MAX_FRAMES)
+		return 0;
+	st->pc = BPF_CORE_READ(regs, ip);
+	st->sp = BPF_CORE_READ(regs, sp);
+	st->rbp = BPF_CORE_READ(regs, bp);
+	st->rbp_known = 1;
+	st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	st->pc_is_return = 0;
+	st->done = 0;
+	st->stopped = 0;
+	st->fp_steps = 0;
+	if (!unwind_known(st, st->pc))
+		return 0;
+	st->base = base;
+	st->frames[base & (MS_MAX_FRAMES - 1)] = st->pc;
+	st->n = 1;
+	bpf_loop(MS_MAX_FRAMES, unwind_step, 0, 0);
+	return st;
+}
+
+#endif /* MEMSIGHT_UNWIND_BPF_H */
