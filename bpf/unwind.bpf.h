@@ -2,7 +2,8 @@
  * tables user space builds out of each module's .eh_frame (include/memsight/abi.h, docs/unwinding.md).
  *
  *   pc, sp, rbp of the user thread
- *     └─► VMA of pc (bpf_find_vma; the last one is kept: frames cluster in a few modules)
+ *     └─► VMA of pc (bpf_find_vma; the last one is kept: frames cluster in a few modules; a few per CPU
+ *          are remembered for when the mm lock is busy)
  *          └─► module run in unwind_rows, by the VMA's (device, inode)
  *               └─► binary search: the row at pc's file offset ─► CFA ─► return address, caller's rbp
  *
@@ -25,6 +26,16 @@
 #define PAGE_SHIFT_BYTES 12
 #define EBUSY_ERRNO 16
 #define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
+#define VMA_MEMO 8            /* VMAs remembered per CPU, for when bpf_find_vma cannot take the mm lock */
+
+/* A VMA a walk looked up, remembered for the walks that cannot look it up (see vma_lookup). */
+struct vma_memo {
+	__u64 mm;                   /* the address space (mm_struct pointer); 0: empty */
+	__u64 start, end, off;      /* as walk_state's vm_start, vm_end, vm_off */
+	__u32 row_first, row_count; /* as walk_state's */
+	__u8 fp_ok;
+	__u8 _pad[7];
+};
 
 /* All modules' rows, each module a sorted run. Sized at load (the memory cap, reported); user space
  * writes a module's run once, and never moves it. */
@@ -62,6 +73,8 @@ struct walk_state {
 	__u64 vm_start, vm_end, vm_off;
 	__u32 row_first, row_count; /* row_count 0: no table */
 	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none */
+	__u64 mm;         /* the walked address space (mm_struct pointer): tags memo entries */
+	struct vma_memo memo[VMA_MEMO]; /* kept across walks on this CPU */
 	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
 	__u32 lo, hi;
 	__u64 off;
@@ -110,6 +123,51 @@ static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 		st->row_count = module->row_count;
 	}
 	return 0;
+}
+
+/* The VMA of `pc` into st (vm_start, vm_end, vm_off, rows, fp_ok): 0 when found. bpf_find_vma only
+ * try-locks the mm, and fails (-EBUSY) while another thread of the process maps or unmaps memory (a
+ * malloc arena growing): then a VMA this CPU looked up before for the same address space stands in. It
+ * can be stale only if that range was unmapped and something else mapped there since. */
+static __always_inline long vma_lookup(struct walk_state *st, __u64 pc)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vma_memo *m;
+	long err;
+	__u32 i;
+
+	st->row_count = 0;
+	st->vm_end = 0;
+	err = bpf_find_vma(task, pc, unwind_vma, 0, 0);
+	if (!err && pc >= st->vm_start && pc < st->vm_end) {
+		m = &st->memo[(st->vm_start >> PAGE_SHIFT_BYTES) & (VMA_MEMO - 1)];
+		m->mm = st->mm;
+		m->start = st->vm_start;
+		m->end = st->vm_end;
+		m->off = st->vm_off;
+		m->row_first = st->row_first;
+		m->row_count = st->row_count;
+		m->fp_ok = st->fp_ok;
+		return 0;
+	}
+	st->vm_end = 0;
+	st->fp_ok = 0;
+	if (err != -EBUSY_ERRNO)
+		return err ? err : -1; /* -ENOENT: in no VMA */
+	for (i = 0; i < VMA_MEMO; i++) {
+		m = &st->memo[i];
+		if (m->mm != st->mm || pc < m->start || pc >= m->end)
+			continue;
+		st->vm_start = m->start;
+		st->vm_end = m->end;
+		st->vm_off = m->off;
+		st->row_first = m->row_first;
+		st->row_count = m->row_count;
+		st->fp_ok = m->fp_ok;
+		return 0;
+	}
+	st->fp_ok = 1; /* nothing remembered: a frame-pointer step is the best guess */
+	return err;
 }
 
 static long search_step(__u32 index, void *unused)
@@ -182,26 +240,17 @@ static __always_inline __u64 unwind_real_return(__u64 slot)
 static long unwind_step(__u32 index, void *unused)
 {
 	struct walk_state *st = walk_state();
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 lookup, cfa, ra, rbp, sp;
 	struct ms_unwind_row *row;
 	__u32 slot;
-	long err;
 
 	if (!st)
 		return 1;
 	lookup = st->pc - st->pc_is_return;
 	rbp = st->rbp;
 
-	if (lookup < st->vm_start || lookup >= st->vm_end) {
-		st->row_count = 0;
-		st->vm_end = 0;
-		err = bpf_find_vma(task, lookup, unwind_vma, 0, 0);
-		if (err)
-			st->fp_ok = err == -EBUSY_ERRNO; /* -EBUSY: its mm lock was taken; -ENOENT: in no VMA */
-		if (err || lookup < st->vm_start)
-			st->vm_end = 0; /* no VMA holds it: forget the range so it is not reused */
-	}
+	if (lookup < st->vm_start || lookup >= st->vm_end)
+		vma_lookup(st, lookup);
 	if (!st->row_count || lookup < st->vm_start || lookup >= st->vm_end) {
 		/* A file whose table user space has not loaded yet (a process it has not seen before): step by
 		 * the frame pointer, as a frame-pointer walk would, and say so. Anywhere else: stop. */
@@ -280,13 +329,7 @@ stop:
 /* True when the module of `pc` has a table: then the walk can start there. */
 static __always_inline int unwind_known(struct walk_state *st, __u64 pc)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	st->vm_end = 0;
-	st->row_count = 0;
-	if (bpf_find_vma(task, pc, unwind_vma, 0, 0) || pc < st->vm_start || pc >= st->vm_end)
-		return 0;
-	return st->row_count != 0;
+	return vma_lookup(st, pc) == 0 && st->row_count != 0;
 }
 
 /* Walks the current user stack into the walk state's frames[base..]: frames[base] is the user pc, then
@@ -305,6 +348,7 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->rbp = BPF_CORE_READ(regs, bp);
 	st->rbp_known = 1;
 	st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	st->mm = (__u64)task->mm;
 	st->pc_is_return = 0;
 	st->done = 0;
 	st->stopped = 0;
