@@ -28,12 +28,14 @@
 #define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
 #define VMA_MEMO 8            /* VMAs remembered per CPU, for when bpf_find_vma cannot take the mm lock */
 
-/* A VMA a walk looked up, remembered for the walks that cannot look it up (see vma_lookup). */
-struct vma_memo {
-	__u64 mm;                   /* the address space (mm_struct pointer); 0: empty */
-	__u64 start, end, off;      /* as walk_state's vm_start, vm_end, vm_off */
-	__u32 row_first, row_count; /* as walk_state's */
-	__u8 fp_ok;
+/* A VMA and its module's rows: the walk's current one, and those remembered for walks that cannot look
+ * theirs up (see vma_lookup). */
+struct walk_vma {
+	__u64 mm;                   /* the address space (mm_struct pointer): tags remembered entries; 0: empty */
+	__u64 start, end, off;      /* [start, end) maps file bytes from off */
+	__u32 row_first, row_count; /* the module's run of rows; row_count 0: no table */
+	__u8 fp_ok;                 /* a file whose table is not loaded yet (or the VMA could not be looked
+				     * up): a frame-pointer step is the best guess there */
 	__u8 _pad[7];
 };
 
@@ -66,15 +68,10 @@ struct walk_state {
 	__u8 rbp_known;    /* rbp holds the caller's value, not garbage */
 	__u8 done;         /* ended normally (the outermost frame) */
 	__u8 stopped;      /* ended on something the walker does not follow */
-	__u8 fp_ok;        /* pc's code is in a file whose table is not loaded yet (or its VMA could not be
-			    * looked up): a frame-pointer step is the best guess there */
 	__u8 fp_steps;     /* some frames came from frame-pointer steps */
-	/* The VMA and module of the last lookup: [vm_start, vm_end) mapped from file byte vm_off. */
-	__u64 vm_start, vm_end, vm_off;
-	__u32 row_first, row_count; /* row_count 0: no table */
+	struct walk_vma vma; /* of the last lookup */
 	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none */
-	__u64 mm;         /* the walked address space (mm_struct pointer): tags memo entries */
-	struct vma_memo memo[VMA_MEMO]; /* kept across walks on this CPU */
+	struct walk_vma memo[VMA_MEMO]; /* kept across walks on this CPU */
 	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
 	__u32 lo, hi;
 	__u64 off;
@@ -107,11 +104,11 @@ static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 	if (!st)
 		return 0;
 
-	st->vm_start = vma->vm_start;
-	st->vm_end = vma->vm_end;
-	st->vm_off = vma->vm_pgoff << PAGE_SHIFT_BYTES;
-	st->row_count = 0;
-	st->fp_ok = vma->vm_file != 0;
+	st->vma.start = vma->vm_start;
+	st->vma.end = vma->vm_end;
+	st->vma.off = vma->vm_pgoff << PAGE_SHIFT_BYTES;
+	st->vma.row_count = 0;
+	st->vma.fp_ok = vma->vm_file != 0;
 	if (!vma->vm_file)
 		return 0; /* anonymous code (JIT): no table, and frame pointers may not hold there */
 	inode = vma->vm_file->f_inode;
@@ -119,54 +116,42 @@ static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 	file.inode = BPF_CORE_READ(inode, i_ino);
 	module = bpf_map_lookup_elem(&unwind_modules, &file);
 	if (module) {
-		st->row_first = module->row_first;
-		st->row_count = module->row_count;
+		st->vma.row_first = module->row_first;
+		st->vma.row_count = module->row_count;
 	}
 	return 0;
 }
 
-/* The VMA of `pc` into st (vm_start, vm_end, vm_off, rows, fp_ok): 0 when found. bpf_find_vma only
+/* The VMA of `pc` into st->vma: 0 when found. bpf_find_vma only
  * try-locks the mm, and fails (-EBUSY) while another thread of the process maps or unmaps memory (a
  * malloc arena growing): then a VMA this CPU looked up before for the same address space stands in. It
  * can be stale only if that range was unmapped and something else mapped there since. */
 static __always_inline long vma_lookup(struct walk_state *st, __u64 pc)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct vma_memo *m;
+	struct walk_vma *m;
 	long err;
 	__u32 i;
 
-	st->row_count = 0;
-	st->vm_end = 0;
+	st->vma.row_count = 0;
+	st->vma.end = 0;
 	err = bpf_find_vma(task, pc, unwind_vma, 0, 0);
-	if (!err && pc >= st->vm_start && pc < st->vm_end) {
-		m = &st->memo[(st->vm_start >> PAGE_SHIFT_BYTES) & (VMA_MEMO - 1)];
-		m->mm = st->mm;
-		m->start = st->vm_start;
-		m->end = st->vm_end;
-		m->off = st->vm_off;
-		m->row_first = st->row_first;
-		m->row_count = st->row_count;
-		m->fp_ok = st->fp_ok;
+	if (!err && pc >= st->vma.start && pc < st->vma.end) {
+		st->memo[(st->vma.start >> PAGE_SHIFT_BYTES) & (VMA_MEMO - 1)] = st->vma;
 		return 0;
 	}
-	st->vm_end = 0;
-	st->fp_ok = 0;
+	st->vma.end = 0;
+	st->vma.fp_ok = 0;
 	if (err != -EBUSY_ERRNO)
 		return err ? err : -1; /* -ENOENT: in no VMA */
 	for (i = 0; i < VMA_MEMO; i++) {
 		m = &st->memo[i];
-		if (m->mm != st->mm || pc < m->start || pc >= m->end)
+		if (m->mm != st->vma.mm || pc < m->start || pc >= m->end)
 			continue;
-		st->vm_start = m->start;
-		st->vm_end = m->end;
-		st->vm_off = m->off;
-		st->row_first = m->row_first;
-		st->row_count = m->row_count;
-		st->fp_ok = m->fp_ok;
+		st->vma = *m;
 		return 0;
 	}
-	st->fp_ok = 1; /* nothing remembered: a frame-pointer step is the best guess */
+	st->vma.fp_ok = 1; /* nothing remembered: a frame-pointer step is the best guess */
 	return err;
 }
 
@@ -179,7 +164,7 @@ static long search_step(__u32 index, void *unused)
 	if (!q || q->lo >= q->hi)
 		return 1;
 	mid = q->lo + (q->hi - q->lo) / 2;
-	key = q->row_first + mid;
+	key = q->vma.row_first + mid;
 	row = bpf_map_lookup_elem(&unwind_rows, &key);
 	if (!row) {
 		q->lo = q->hi = 0; /* outside the array: no row */
@@ -199,11 +184,11 @@ static __always_inline struct ms_unwind_row *unwind_find_row(struct walk_state *
 	__u32 key;
 
 	st->lo = 0;
-	st->hi = st->row_count;
+	st->hi = st->vma.row_count;
 	bpf_loop(UNWIND_SEARCH_STEPS, search_step, 0, 0);
 	if (st->lo == 0 || st->lo < st->hi)
 		return 0; /* before the run's first row, or the search did not converge */
-	key = st->row_first + st->lo - 1;
+	key = st->vma.row_first + st->lo - 1;
 	return bpf_map_lookup_elem(&unwind_rows, &key);
 }
 
@@ -249,12 +234,12 @@ static long unwind_step(__u32 index, void *unused)
 	lookup = st->pc - st->pc_is_return;
 	rbp = st->rbp;
 
-	if (lookup < st->vm_start || lookup >= st->vm_end)
+	if (lookup < st->vma.start || lookup >= st->vma.end)
 		vma_lookup(st, lookup);
-	if (!st->row_count || lookup < st->vm_start || lookup >= st->vm_end) {
+	if (!st->vma.row_count || lookup < st->vma.start || lookup >= st->vma.end) {
 		/* A file whose table user space has not loaded yet (a process it has not seen before): step by
 		 * the frame pointer, as a frame-pointer walk would, and say so. Anywhere else: stop. */
-		if (!st->fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
+		if (!st->vma.fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
 		    unwind_read(&ra, st->rbp + 8) || unwind_read(&rbp, st->rbp))
 			goto stop;
 		if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(st->rbp + 8)))
@@ -264,7 +249,7 @@ static long unwind_step(__u32 index, void *unused)
 		st->fp_steps = 1;
 		goto next;
 	}
-	st->off = lookup - st->vm_start + st->vm_off;
+	st->off = lookup - st->vma.start + st->vma.off;
 	row = unwind_find_row(st);
 	if (!row)
 		goto stop;
@@ -329,7 +314,7 @@ stop:
 /* True when the module of `pc` has a table: then the walk can start there. */
 static __always_inline int unwind_known(struct walk_state *st, __u64 pc)
 {
-	return vma_lookup(st, pc) == 0 && st->row_count != 0;
+	return vma_lookup(st, pc) == 0 && st->vma.row_count != 0;
 }
 
 /* Walks the current user stack into the walk state's frames[base..]: frames[base] is the user pc, then
@@ -348,7 +333,7 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->rbp = BPF_CORE_READ(regs, bp);
 	st->rbp_known = 1;
 	st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
-	st->mm = (__u64)task->mm;
+	st->vma.mm = (__u64)task->mm;
 	st->pc_is_return = 0;
 	st->done = 0;
 	st->stopped = 0;
