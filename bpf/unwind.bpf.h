@@ -26,6 +26,7 @@
 #define PAGE_SHIFT_BYTES 12
 #define EBUSY_ERRNO 16
 #define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
+#define TRAMPOLINE_FLOOR 0x7fff00000000ull /* return addresses below are never the uretprobe trampoline */
 #define VMA_MEMO 8            /* VMAs remembered per CPU, for when bpf_find_vma cannot take the mm lock */
 
 /* A VMA and its module's rows: the walk's current one, and those remembered for walks that cannot look
@@ -70,7 +71,7 @@ struct walk_state {
 	__u8 stopped;      /* ended on something the walker does not follow */
 	__u8 fp_steps;     /* some frames came from frame-pointer steps */
 	struct walk_vma vma; /* of the last lookup */
-	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none */
+	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none; 1: not read yet */
 	struct walk_vma memo[VMA_MEMO]; /* kept across walks on this CPU */
 	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
 	__u32 lo, hi;
@@ -198,9 +199,19 @@ static __always_inline int unwind_read(__u64 *out, __u64 address)
 }
 
 /* True when `ra` is the kernel's uretprobe trampoline: a pending uretprobe (of any tool, on any function
- * of this stack) replaced the return address in its slot. */
+ * of this stack) replaced the return address in its slot. The trampoline's page is the last of user
+ * space when free (x86-64: 0x7fffffffe000), so only addresses that high are checked, and its address is
+ * read (three pointer reads) only then. */
 static __always_inline int unwind_is_trampoline(struct walk_state *st, __u64 ra)
 {
+	struct task_struct *task;
+
+	if (ra < TRAMPOLINE_FLOOR)
+		return 0;
+	if (st->trampoline == 1) {
+		task = bpf_get_current_task_btf();
+		st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	}
 	return st->trampoline && ra == st->trampoline;
 }
 
@@ -332,7 +343,7 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->rbp = BPF_CORE_READ(regs, bp);
 	st->rbp_known = 1;
-	st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	st->trampoline = 1;
 	st->vma.mm = (__u64)task->mm;
 	st->pc_is_return = 0;
 	st->done = 0;
