@@ -2,7 +2,8 @@
  * tables user space builds out of each module's .eh_frame (include/memsight/abi.h, docs/unwinding.md).
  *
  *   pc, sp, rbp of the user thread
- *     └─► VMA of pc (bpf_find_vma; the last one is kept: frames cluster in a few modules)
+ *     └─► VMA of pc (bpf_find_vma; the last one is kept: frames cluster in a few modules; a few per CPU
+ *          are remembered for when the mm lock is busy)
  *          └─► module run in unwind_rows, by the VMA's (device, inode)
  *               └─► binary search: the row at pc's file offset ─► CFA ─► return address, caller's rbp
  *
@@ -25,6 +26,19 @@
 #define PAGE_SHIFT_BYTES 12
 #define EBUSY_ERRNO 16
 #define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
+#define TRAMPOLINE_FLOOR 0x7fff00000000ull /* return addresses below are never the uretprobe trampoline */
+#define VMA_MEMO 8            /* VMAs remembered per CPU, for when bpf_find_vma cannot take the mm lock */
+
+/* A VMA and its module's rows: the walk's current one, and those remembered for walks that cannot look
+ * theirs up (see vma_lookup). */
+struct walk_vma {
+	__u64 mm;                   /* the address space (mm_struct pointer): tags remembered entries; 0: empty */
+	__u64 start, end, off;      /* [start, end) maps file bytes from off */
+	__u32 row_first, row_count; /* the module's run of rows; row_count 0: no table */
+	__u8 fp_ok;                 /* a file whose table is not loaded yet (or the VMA could not be looked
+				     * up): a frame-pointer step is the best guess there */
+	__u8 _pad[7];
+};
 
 /* All modules' rows, each module a sorted run. Sized at load (the memory cap, reported); user space
  * writes a module's run once, and never moves it. */
@@ -55,13 +69,10 @@ struct walk_state {
 	__u8 rbp_known;    /* rbp holds the caller's value, not garbage */
 	__u8 done;         /* ended normally (the outermost frame) */
 	__u8 stopped;      /* ended on something the walker does not follow */
-	__u8 fp_ok;        /* pc's code is in a file whose table is not loaded yet (or its VMA could not be
-			    * looked up): a frame-pointer step is the best guess there */
 	__u8 fp_steps;     /* some frames came from frame-pointer steps */
-	/* The VMA and module of the last lookup: [vm_start, vm_end) mapped from file byte vm_off. */
-	__u64 vm_start, vm_end, vm_off;
-	__u32 row_first, row_count; /* row_count 0: no table */
-	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none */
+	struct walk_vma vma; /* of the last lookup */
+	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none; 1: not read yet */
+	struct walk_vma memo[VMA_MEMO]; /* kept across walks on this CPU */
 	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
 	__u32 lo, hi;
 	__u64 off;
@@ -94,11 +105,11 @@ static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 	if (!st)
 		return 0;
 
-	st->vm_start = vma->vm_start;
-	st->vm_end = vma->vm_end;
-	st->vm_off = vma->vm_pgoff << PAGE_SHIFT_BYTES;
-	st->row_count = 0;
-	st->fp_ok = vma->vm_file != 0;
+	st->vma.start = vma->vm_start;
+	st->vma.end = vma->vm_end;
+	st->vma.off = vma->vm_pgoff << PAGE_SHIFT_BYTES;
+	st->vma.row_count = 0;
+	st->vma.fp_ok = vma->vm_file != 0;
 	if (!vma->vm_file)
 		return 0; /* anonymous code (JIT): no table, and frame pointers may not hold there */
 	inode = vma->vm_file->f_inode;
@@ -106,10 +117,43 @@ static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 	file.inode = BPF_CORE_READ(inode, i_ino);
 	module = bpf_map_lookup_elem(&unwind_modules, &file);
 	if (module) {
-		st->row_first = module->row_first;
-		st->row_count = module->row_count;
+		st->vma.row_first = module->row_first;
+		st->vma.row_count = module->row_count;
 	}
 	return 0;
+}
+
+/* The VMA of `pc` into st->vma: 0 when found. bpf_find_vma only
+ * try-locks the mm, and fails (-EBUSY) while another thread of the process maps or unmaps memory (a
+ * malloc arena growing): then a VMA this CPU looked up before for the same address space stands in. It
+ * can be stale only if that range was unmapped and something else mapped there since. */
+static __always_inline long vma_lookup(struct walk_state *st, __u64 pc)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct walk_vma *m;
+	long err;
+	__u32 i;
+
+	st->vma.row_count = 0;
+	st->vma.end = 0;
+	err = bpf_find_vma(task, pc, unwind_vma, 0, 0);
+	if (!err && pc >= st->vma.start && pc < st->vma.end) {
+		st->memo[(st->vma.start >> PAGE_SHIFT_BYTES) & (VMA_MEMO - 1)] = st->vma;
+		return 0;
+	}
+	st->vma.end = 0;
+	st->vma.fp_ok = 0;
+	if (err != -EBUSY_ERRNO)
+		return err ? err : -1; /* -ENOENT: in no VMA */
+	for (i = 0; i < VMA_MEMO; i++) {
+		m = &st->memo[i];
+		if (m->mm != st->vma.mm || pc < m->start || pc >= m->end)
+			continue;
+		st->vma = *m;
+		return 0;
+	}
+	st->vma.fp_ok = 1; /* nothing remembered: a frame-pointer step is the best guess */
+	return err;
 }
 
 static long search_step(__u32 index, void *unused)
@@ -121,7 +165,7 @@ static long search_step(__u32 index, void *unused)
 	if (!q || q->lo >= q->hi)
 		return 1;
 	mid = q->lo + (q->hi - q->lo) / 2;
-	key = q->row_first + mid;
+	key = q->vma.row_first + mid;
 	row = bpf_map_lookup_elem(&unwind_rows, &key);
 	if (!row) {
 		q->lo = q->hi = 0; /* outside the array: no row */
@@ -141,11 +185,11 @@ static __always_inline struct ms_unwind_row *unwind_find_row(struct walk_state *
 	__u32 key;
 
 	st->lo = 0;
-	st->hi = st->row_count;
+	st->hi = st->vma.row_count;
 	bpf_loop(UNWIND_SEARCH_STEPS, search_step, 0, 0);
 	if (st->lo == 0 || st->lo < st->hi)
 		return 0; /* before the run's first row, or the search did not converge */
-	key = st->row_first + st->lo - 1;
+	key = st->vma.row_first + st->lo - 1;
 	return bpf_map_lookup_elem(&unwind_rows, &key);
 }
 
@@ -155,9 +199,19 @@ static __always_inline int unwind_read(__u64 *out, __u64 address)
 }
 
 /* True when `ra` is the kernel's uretprobe trampoline: a pending uretprobe (of any tool, on any function
- * of this stack) replaced the return address in its slot. */
+ * of this stack) replaced the return address in its slot. The trampoline's page is the last of user
+ * space when free (x86-64: 0x7fffffffe000), so only addresses that high are checked, and its address is
+ * read (three pointer reads) only then. */
 static __always_inline int unwind_is_trampoline(struct walk_state *st, __u64 ra)
 {
+	struct task_struct *task;
+
+	if (ra < TRAMPOLINE_FLOOR)
+		return 0;
+	if (st->trampoline == 1) {
+		task = bpf_get_current_task_btf();
+		st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	}
 	return st->trampoline && ra == st->trampoline;
 }
 
@@ -182,30 +236,21 @@ static __always_inline __u64 unwind_real_return(__u64 slot)
 static long unwind_step(__u32 index, void *unused)
 {
 	struct walk_state *st = walk_state();
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 lookup, cfa, ra, rbp, sp;
 	struct ms_unwind_row *row;
 	__u32 slot;
-	long err;
 
 	if (!st)
 		return 1;
 	lookup = st->pc - st->pc_is_return;
 	rbp = st->rbp;
 
-	if (lookup < st->vm_start || lookup >= st->vm_end) {
-		st->row_count = 0;
-		st->vm_end = 0;
-		err = bpf_find_vma(task, lookup, unwind_vma, 0, 0);
-		if (err)
-			st->fp_ok = err == -EBUSY_ERRNO; /* -EBUSY: its mm lock was taken; -ENOENT: in no VMA */
-		if (err || lookup < st->vm_start)
-			st->vm_end = 0; /* no VMA holds it: forget the range so it is not reused */
-	}
-	if (!st->row_count || lookup < st->vm_start || lookup >= st->vm_end) {
+	if (lookup < st->vma.start || lookup >= st->vma.end)
+		vma_lookup(st, lookup);
+	if (!st->vma.row_count || lookup < st->vma.start || lookup >= st->vma.end) {
 		/* A file whose table user space has not loaded yet (a process it has not seen before): step by
 		 * the frame pointer, as a frame-pointer walk would, and say so. Anywhere else: stop. */
-		if (!st->fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
+		if (!st->vma.fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
 		    unwind_read(&ra, st->rbp + 8) || unwind_read(&rbp, st->rbp))
 			goto stop;
 		if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(st->rbp + 8)))
@@ -215,7 +260,7 @@ static long unwind_step(__u32 index, void *unused)
 		st->fp_steps = 1;
 		goto next;
 	}
-	st->off = lookup - st->vm_start + st->vm_off;
+	st->off = lookup - st->vma.start + st->vma.off;
 	row = unwind_find_row(st);
 	if (!row)
 		goto stop;
@@ -280,13 +325,7 @@ stop:
 /* True when the module of `pc` has a table: then the walk can start there. */
 static __always_inline int unwind_known(struct walk_state *st, __u64 pc)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	st->vm_end = 0;
-	st->row_count = 0;
-	if (bpf_find_vma(task, pc, unwind_vma, 0, 0) || pc < st->vm_start || pc >= st->vm_end)
-		return 0;
-	return st->row_count != 0;
+	return vma_lookup(st, pc) == 0 && st->vma.row_count != 0;
 }
 
 /* Walks the current user stack into the walk state's frames[base..]: frames[base] is the user pc, then
@@ -304,7 +343,8 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->rbp = BPF_CORE_READ(regs, bp);
 	st->rbp_known = 1;
-	st->trampoline = BPF_CORE_READ(task, mm, uprobes_state.xol_area, vaddr);
+	st->trampoline = 1;
+	st->vma.mm = (__u64)task->mm;
 	st->pc_is_return = 0;
 	st->done = 0;
 	st->stopped = 0;

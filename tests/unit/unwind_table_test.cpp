@@ -235,6 +235,18 @@ TEST_CASE("unwind table: the program's entry is the outermost frame") {
   CHECK(start->cfa_kind == MS_CFA_END);
 }
 
+TEST_CASE("unwind table: the estimate from the section's size is close to the rows built") {
+  for (const std::string& path : {std::string(kLibc), std::string(kLibstdcxx)}) {
+    auto file = ElfFile::open(path);
+    REQUIRE(file);
+    const double built = static_cast<double>(table_of(path).rows.size());
+    const double estimate = static_cast<double>(memsight::symbolize::estimate_unwind_rows(file->elf()));
+    INFO(path << ": " << estimate << " estimated, " << built << " built");
+    CHECK(estimate >= built);  // never under: a table refused as too large would not have fitted
+    CHECK(estimate <= 1.3 * built);
+  }
+}
+
 TEST_CASE("unwind table: what is not ELF for x86-64 fails with a reason") {
   auto table = build_unwind_table(nullptr);
   REQUIRE_FALSE(table);
@@ -283,6 +295,14 @@ TEST_CASE("unwind registry: one table per file, placed after the last, under the
   CHECK(stats.rows == sink.writes[0].second + sink.writes[1].second);
   CHECK(stats.bytes() == stats.rows * 12);
   CHECK(stats.failures == 0);
+}
+
+TEST_CASE("unwind registry: a program comes with its dynamic loader") {
+  FakeSink sink(1u << 20);
+  memsight::symbolize::UnwindRegistry registry(sink);
+  registry.add_program(MS_NOFP);
+  CHECK(registry.stats().files == 2);  // ld-linux-x86-64.so.2, then the program
+  CHECK(registry.stats().failures == 0);
 }
 
 TEST_CASE("unwind registry: a table over the cap is left out and said; a file that is not ELF fails") {

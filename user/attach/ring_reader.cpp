@@ -11,13 +11,17 @@
 namespace memsight::attach {
 namespace {
 
-int on_sample(void* ctx, void* data, size_t size) {
-  auto* decoder = static_cast<core::Decoder*>(ctx);
-  decoder->decode(std::span(static_cast<const std::byte*>(data), size));
-  return 0;
-}
+// What a record callback returns to stop libbpf's consume loop once the budget is spent (libbpf stops
+// at a negative value and hands it back); nothing else returns it.
+constexpr int kBudgetSpent = -ECANCELED;
 
 }  // namespace
+
+int RingReader::on_record(void* ctx, void* data, size_t size) {
+  auto* budget = static_cast<Budget*>(ctx);
+  budget->decoder->decode(std::span(static_cast<const std::byte*>(data), size));
+  return --budget->left == 0 ? kBudgetSpent : 0;
+}
 
 void RingReader::stop() {
   if (ring_) ring_buffer__free(ring_);
@@ -25,7 +29,8 @@ void RingReader::stop() {
 }
 
 Result<void> RingReader::start(const bpf_map* events, core::Decoder& decoder) {
-  ring_ = ring_buffer__new(bpf_map__fd(events), on_sample, &decoder, nullptr);
+  budget_.decoder = &decoder;
+  ring_ = ring_buffer__new(bpf_map__fd(events), on_record, &budget_, nullptr);
   if (!ring_) return tl::unexpected(libbpf_error("cannot set up the ring buffer", errno));
   return {};
 }
@@ -38,7 +43,9 @@ Result<void> RingReader::add(const bpf_map* ring, int (*on_record)(void*, void*,
 }
 
 Result<int> RingReader::poll(int timeout_ms) {
+  budget_.left = kRecordsPerDrain;
   const int woke = ring_buffer__poll(ring_, timeout_ms);
+  if (woke == kBudgetSpent) return static_cast<int>(kRecordsPerDrain);
   if (woke < 0 && woke != -EINTR) return tl::unexpected(libbpf_error("ring buffer poll failed", woke));
   auto rest = drain();  // records written with BPF_RB_NO_WAKEUP wake nobody: take them on this tick
   if (!rest) return rest;
@@ -46,7 +53,9 @@ Result<int> RingReader::poll(int timeout_ms) {
 }
 
 Result<int> RingReader::drain() {
+  budget_.left = kRecordsPerDrain;
   const int n = ring_buffer__consume(ring_);
+  if (n == kBudgetSpent) return static_cast<int>(kRecordsPerDrain);
   if (n < 0 && n != -EINTR) return tl::unexpected(libbpf_error("ring buffer read failed", n));
   return n > 0 ? n : 0;
 }

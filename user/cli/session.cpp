@@ -212,6 +212,10 @@ Result<void> Session::open_tracer() {
   return {};
 }
 
+bool Session::build_unwind_tables(std::chrono::steady_clock::duration budget) {
+  return unwind_ && unwind_->build_pending(budget);
+}
+
 // From here on, every maps snapshot the symbolizer takes gives the walker its modules' tables.
 void Session::use_unwind_tables() {
   if (options_.unwind_rows == 0u) return;  // --unwind-rows 0: frame pointers only
@@ -225,6 +229,7 @@ void Session::use_unwind_tables() {
 Result<void> Session::attach_growth(uint32_t pid) {
   if (auto added = growth_->add_target(pid); !added) return added;
   symbols_.note_stack(pid, {});  // its maps while it is alive (see attach_pids)
+  build_unwind_tables(kAllTables);
   return {};
 }
 
@@ -303,6 +308,7 @@ Result<void> Session::attach_pids(const std::vector<uint32_t>& pids, bool tolera
     // Its maps now, while it is alive: a process that exits before its first stack record is read
     // would otherwise leave its frames unnamed.
     symbols_.note_stack(pid, {});
+    build_unwind_tables(kAllTables);  // its first stacks complete
     if (auto attached = attach_modules(pid, target->modules); !attached) return attached;
     fmt::print(stderr, "memsight: tracing pid {} ({}) through {}\n", pid, target->comm, module_list(target->modules));
   }
@@ -326,7 +332,7 @@ Result<void> Session::launch_command() {
   watch(pid, std::filesystem::path(*executable).filename().string().substr(0, 15));  // as comm will say
   // Its tables before its first instruction: its first stacks come before memsight reads its maps.
   if (unwind_) {
-    unwind_->add_file(*executable);
+    unwind_->add_program(*executable);
     for (const auto& module : *modules) unwind_->add_file(module.open_path);
   }
   auto attached = options_.growth ? growth_->add_target(pid) : attach_modules(pid, *modules);
@@ -468,6 +474,7 @@ void Session::follow_children() {
     watch(child, target->comm);
     symbols_.note_stack(child, {});  // its maps while it is alive (see attach_pids)
     for (const auto& note : target->notes) note_once(child, note);
+    build_unwind_tables(kAllTables);
     if (auto attached = attach_modules(child, target->modules); !attached) {
       fmt::print(stderr, "memsight: note: child pid {} not followed: {}\n", child, attached.error().message);
       continue;
@@ -519,7 +526,11 @@ Result<void> Session::run() {
   for (;;) {
     const uint64_t now = monotonic_ns();
     const uint64_t until = std::min(next, stop.value_or(next));
-    const int wait_ms = now >= until ? 0 : static_cast<int>(std::min<uint64_t>((until - now) / 1'000'000, kTickMs));
+    // Tables of modules met since the last turn, a slice at a time: records keep flowing meanwhile.
+    const bool building = build_unwind_tables(kTableSlice);
+    const int wait_ms = now >= until || building
+                            ? 0
+                            : static_cast<int>(std::min<uint64_t>((until - now) / 1'000'000, kTickMs));
     if (auto polled = events_->poll(wait_ms); !polled) return tl::unexpected(polled.error());
     if (tracer_) handle_notices();
     follow_children();
@@ -573,6 +584,7 @@ void Session::print_unwinding(const attach::BpfLosses& bpf, const symbolize::Unw
   std::string left_out;
   if (u.refused_at_cap) left_out = fmt::format(", {} left out at the cap", u.refused_at_cap);
   if (u.failures) left_out += fmt::format(", {} files without a usable table", u.failures);
+  if (u.waiting) left_out += fmt::format(", {} files still waiting for theirs", u.waiting);
   fmt::print(stderr,
              "memsight: stacks: {} call-frame walks stopped on code without rules, {} walked by frame pointers "
              "(in whole or in part: a module without a table yet); tables: {} files, {} rows, {} KiB of {} KiB, built in {:.0f} ms{}\n",

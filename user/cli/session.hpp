@@ -3,6 +3,7 @@
 // verdict history every second, and hands a resolved snapshot to a sink each interval.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +68,10 @@ class Session {
   };
   Result<void> open_tracer();
   void use_unwind_tables();
+  // Builds the call-frame tables waiting, for up to `budget`; true when some still wait.
+  bool build_unwind_tables(std::chrono::steady_clock::duration budget);
+  static constexpr std::chrono::milliseconds kTableSlice{5};  // per turn of the loop, between polls
+  static constexpr std::chrono::steady_clock::duration kAllTables = std::chrono::steady_clock::duration::max();
   Result<void> attach_modules(uint32_t pid, const std::vector<attach::AllocatorModule>& modules);
   Result<void> attach_growth(uint32_t pid);
   Result<void> attach_pids(const std::vector<uint32_t>& pids, bool tolerate_gone);

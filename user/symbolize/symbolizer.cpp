@@ -34,8 +34,7 @@ bool Symbolizer::refresh_maps(uint32_t pid, ProcessState& state) {
   stats_.maps_bad_lines += maps->skipped_lines;
   state.maps = std::move(*maps);
   state.have_maps = true;
-  if (unwind_ != nullptr)
-    unwind_->add_mappings(state.maps.mappings, [&](const Mapping& m) { return module_for(pid, state, m); });
+  state.unwind_pending = unwind_ != nullptr;
   return true;
 }
 
@@ -86,6 +85,12 @@ void Symbolizer::note_stack(uint32_t pid, std::span<const uint64_t> addresses) {
       refresh.fresh = refresh_maps(pid, state);
     }
     for (uint64_t address : addresses) note_address(pid, state, address, refresh);
+    // Call-frame tables only once the stack's own modules are open: building them takes milliseconds,
+    // and a short-lived process may be gone by then (its files could no longer be opened for names).
+    if (state.unwind_pending) {
+      state.unwind_pending = false;
+      unwind_->add_mappings(state.maps.mappings, [&](const Mapping& m) { return module_for(pid, state, m); });
+    }
   } catch (...) {
     ++stats_.internal_errors;
   }
@@ -126,17 +131,7 @@ std::vector<core::Frame> Symbolizer::describe(uint32_t pid, uint64_t address, co
   }
 }
 
-void Symbolizer::forget(uint32_t pid) {
-  processes_.erase(pid);
-  // After an exec, the new image's modules: their call-frame tables reach the stack walker before most
-  // of its stacks do. Not kept as the pid's snapshot (its libraries are not mapped yet, and a snapshot
-  // would hold back the re-read its first stack needs); a pid that is gone has nothing to read.
-  if (unwind_ == nullptr) return;
-  auto maps = read_maps(proc_root_, pid);
-  if (!maps) return;
-  ProcessState scratch;
-  unwind_->add_mappings(maps->mappings, [&](const Mapping& m) { return module_for(pid, scratch, m); });
-}
+void Symbolizer::forget(uint32_t pid) { processes_.erase(pid); }
 
 SymbolizerStats Symbolizer::stats() const {
   SymbolizerStats out = stats_;

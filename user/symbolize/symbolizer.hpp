@@ -61,14 +61,14 @@ class Symbolizer final : public core::SymbolSource {
   std::vector<core::Frame> describe(uint32_t pid, uint64_t address,
                                     core::AddressKind kind = core::AddressKind::kExact) override;
 
-  // Drops the maps snapshot and the noted addresses of `pid` (it exec'd). Opened modules stay. With an
-  // unwind registry, the new image's modules get their call-frame tables now.
+  // Drops the maps snapshot and the noted addresses of `pid` (it exec'd). Opened modules stay.
   void forget(uint32_t pid) override;
 
   SymbolizerStats stats() const;
 
   // Every maps snapshot taken from now on also gives `unwind` (not owned; null: none) the call-frame
-  // tables of the process's modules, opened through this symbolizer's module cache.
+  // tables of the process's modules, opened through this symbolizer's module cache, once the stack that
+  // made it take the snapshot is noted.
   void set_unwind_registry(UnwindRegistry* unwind) { unwind_ = unwind; }
 
   // Reads of one pid's maps are at least this far apart, so garbage frames (frame-pointer walks
@@ -88,6 +88,7 @@ class Symbolizer final : public core::SymbolSource {
     std::chrono::steady_clock::time_point maps_time;  // of the latest read attempt
     std::unordered_map<uint64_t, Location> noted;       // address -> where it lies
     std::unordered_set<FileId, FileIdHash> failed;      // files of this pid that could not be opened
+    bool unwind_pending = false;  // a new snapshot whose modules' call-frame tables are not given yet
   };
 
   struct Refresh {

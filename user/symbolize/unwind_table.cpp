@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -178,7 +179,24 @@ struct DwarfCloser {
   void operator()(Dwarf* d) const { dwarf_end(d); }
 };
 
+constexpr uint64_t kCfiBytesPerRow = 5;  // the fewest measured (see estimate_unwind_rows)
+
 }  // namespace
+
+uint64_t estimate_unwind_rows(Elf* elf) {
+  size_t strings = 0;
+  if (elf == nullptr || elf_getshdrstrndx(elf, &strings) != 0) return 0;
+  uint64_t eh_frame = 0, debug_frame = 0;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = elf_strptr(elf, strings, shdr.sh_name);
+    if (name != nullptr && std::strcmp(name, ".eh_frame") == 0) eh_frame = shdr.sh_size;
+    if (name != nullptr && std::strcmp(name, ".debug_frame") == 0) debug_frame = shdr.sh_size;
+  }
+  return (eh_frame ? eh_frame : debug_frame) / kCfiBytesPerRow;
+}
 
 tl::expected<UnwindTable, std::string> build_unwind_table(Elf* elf) {
   GElf_Ehdr ehdr;

@@ -32,6 +32,12 @@ struct UnwindTable {
 // call-frame information, or is not x86-64 ELF.
 tl::expected<UnwindTable, std::string> build_unwind_table(Elf* elf);
 
+// About how many rows build_unwind_table would make, from the size of the call-frame section alone
+// (5.0-5.9 bytes of .eh_frame per row, measured on libc, libstdc++, libm, dash, cc1plus, libLLVM), in
+// microseconds: a table too large for the cap is refused before seconds are spent building it
+// (libLLVM-14: ~950,000 rows, 7 s). 0 when the file has no such section.
+uint64_t estimate_unwind_rows(Elf* elf);
+
 // The row that covers `file_offset`, or nullptr (before the first row). For tests and tools; BPF does
 // the same search.
 const ms_unwind_row* find_unwind_row(const UnwindTable& table, uint64_t file_offset);
