@@ -156,6 +156,7 @@ int BPF_PROG(ms_rss, struct mm_struct *mm, int member)
 	struct fault *f;
 	__s64 jump;
 	__u64 caller;
+	__u32 take;
 
 	if (member != MM_ANONPAGES)
 		return 0;
@@ -172,8 +173,8 @@ int BPF_PROG(ms_rss, struct mm_struct *mm, int member)
 	r.size = jump >= HUGE_JUMP ? HUGE_BYTES : PAGE_BYTES;
 	r.address = f->address & ~(r.size - 1);
 	f->address = 0; /* one fault, one record */
-	if (bpf_get_prandom_u32() >= (r.size == HUGE_BYTES ? take_huge : take_page) &&
-	    (r.size == HUGE_BYTES ? take_huge : take_page) != ~0u)
+	take = r.size == HUGE_BYTES ? take_huge : take_page;
+	if (take != ~0u && bpf_get_prandom_u32() >= take)
 		return 0; /* not in the sample: no stack, no record */
 	caller = leaf_caller(f->sp);
 	r.stack_id = caller ? send_stack(ctx, f->ip, caller) : send_stack(ctx, 0, 0);
