@@ -77,6 +77,21 @@ TEST_CASE("a backlog whose old items are freed while the rate rises is a backlog
   CHECK(v.kind == VerdictKind::kBacklog);
 }
 
+TEST_CASE("requests that grow with the load but are served as fast as before are not a backlog") {
+  // One request at a time, held 0.4 s, its size rising with the load: births (pages, in growth mode)
+  // rise with the bytes, the floor rises, old epochs are empty, but no item waits longer than before.
+  auto live_request = [](double t_s) { return 1000 * (10 + t_s); };
+  auto h = history(60, [&](size_t i) { return static_cast<uint64_t>(live_request(static_cast<double>(i))); }, 16,
+                   [&](size_t e) { return static_cast<uint64_t>(live_request(3.75 * (e + 0.5)) * 3.75 / 0.4); },
+                   [&](size_t e) { return e == 15 ? static_cast<uint64_t>(live_request(59)) : 0; });
+  const Verdict v = judge(h);
+  CHECK(v.kind != VerdictKind::kBacklog);
+  CHECK(v.kind == VerdictKind::kBounded);
+  VerdictRules births_only;  // without the wait, births and the floor alone call it a backlog
+  births_only.backlog_wait_rise = 0;
+  CHECK(judge(h, births_only).kind == VerdictKind::kBacklog);
+}
+
 TEST_CASE("churn that frees everything is transient") {
   auto h = history(60, [](size_t i) { return i % 2 ? 1000 : 0; }, 16, [](size_t) { return 100000; }, kNone);
   CHECK(judge(h).kind == VerdictKind::kTransient);

@@ -1,6 +1,6 @@
 // The verdict rules of diagnosis.md, in order: too little evidence, churn, initialisation data, a leak
 // (a rising floor *and* old bytes still alive from nearly every epoch), a backlog (rising, but old
-// objects freed while the allocation rate rose), a bounded set (old objects freed, or a plateau).
+// objects freed while the allocation rate rose and items wait longer), a bounded set (old objects freed, or a plateau).
 #include "verdict.hpp"
 
 #include <algorithm>
@@ -74,6 +74,25 @@ bool is_transient(const StackHistory& h, double window_s) {
   return p90 <= 2 * mean_block || p90 <= rate * kTransientLifetime_s;
 }
 
+// A queue falling behind makes its items wait longer and longer. By Little's law an item's mean wait is
+// live bytes / byte rate; the halves last equally long, so the second half's wait over the first's is
+// (mean live bytes 2 / mean live bytes 1) x (bytes born 1 / bytes born 2). Requests that grow with the
+// load but are each served as fast as before keep the ratio near 1: bigger, not waiting longer. Counting
+// births alone can't tell them apart where a birth is a page (growth mode), not a request.
+bool waits_longer(const StackHistory& h, uint64_t middle_ns, double at_least) {
+  double live[2] = {0, 0}, count[2] = {0, 0}, born[2] = {0, 0};
+  for (const auto& s : h.samples) {
+    const int half = s.time_ns >= middle_ns;
+    live[half] += static_cast<double>(s.bytes);
+    count[half] += 1;
+  }
+  const size_t n = h.epochs.size();
+  for (size_t e = 0; e < n; ++e) born[e >= n / 2] += static_cast<double>(h.epochs[e].born_bytes);
+  if (count[0] == 0 || count[1] == 0 || born[1] == 0) return false;
+  const double first = live[0] / count[0] / std::max(born[0], 1.0), second = live[1] / count[1] / born[1];
+  return second >= at_least * first;
+}
+
 }  // namespace
 
 const char* verdict_name(VerdictKind kind) {
@@ -137,9 +156,10 @@ Verdict judge(const StackHistory& h, const VerdictRules& rules) {
     v.why = "grows without plateau and old objects never die";
   } else if (rising && !plateau && v.survival && *v.survival < rules.backlog_survival &&
              static_cast<double>(births_between(h.epochs, n / 2, n)) >=
-                 rules.backlog_rate_rise * static_cast<double>(births_between(h.epochs, 0, n / 2))) {
+                 rules.backlog_rate_rise * static_cast<double>(births_between(h.epochs, 0, n / 2)) &&
+             waits_longer(h, middle, rules.backlog_wait_rise)) {
     v.kind = VerdictKind::kBacklog;
-    v.why = "grows while old objects are freed and the allocation rate rose";
+    v.why = "grows while old objects are freed, the allocation rate rose and items wait longer";
   } else if (!rising || plateau || (v.survival && *v.survival < rules.backlog_survival)) {
     v.kind = VerdictKind::kBounded;
     v.why = plateau ? "grew, then plateaued" : "old objects are freed: only recent ones live";

@@ -52,6 +52,7 @@ struct VerdictRules {
   double leak_epochs_alive = 0.80; // epochs with births that still hold bytes, at least
   double backlog_survival = 0.50;  // first-half bytes still alive, below
   double backlog_rate_rise = 1.20; // second-half births over first-half births, at least
+  double backlog_wait_rise = 1.50; // second-half mean wait (Little's law) over the first half's, at least
 };
 
 Verdict judge(const StackHistory& history, const VerdictRules& rules = {});
