@@ -2,10 +2,12 @@
  * tables user space builds out of each module's .eh_frame (include/memsight/abi.h, docs/unwinding.md).
  *
  *   pc, sp, rbp of the user thread
- *     └─► VMA of pc (bpf_find_vma; the last one is kept: frames cluster in a few modules; a few per CPU
- *          are remembered for when the mm lock is busy)
+ *     └─► VMA of pc (the last one is kept: frames cluster in a few modules; a few per CPU are
+ *          remembered, used while the mm's write-lock sequence has not moved (6.12+) or when the mm
+ *          lock is busy; else bpf_find_vma)
  *          └─► module run in unwind_rows, by the VMA's (device, inode)
- *               └─► binary search: the row at pc's file offset ─► CFA ─► return address, caller's rbp
+ *               └─► the row at pc's file offset (a per-CPU cache, else a binary search)
+ *                    ─► CFA ─► return address, caller's rbp
  *
  * It stops cleanly: code in no file (JIT), a row with no rule it follows, a CFA that does not move
  * outward, or an unreadable stack end the walk and mark the stack MS_STACK_UNWIND_STOPPED (counted). An
@@ -37,7 +39,8 @@ struct walk_vma {
 	__u32 row_first, row_count; /* the module's run of rows; row_count 0: no table */
 	__u8 fp_ok;                 /* a file whose table is not loaded yet (or the VMA could not be looked
 				     * up): a frame-pointer step is the best guess there */
-	__u8 _pad[7];
+	__u8 _pad[3];
+	__u32 seq;                  /* remembered entries: the mm's write-lock sequence when looked up */
 };
 
 /* All modules' rows, each module a sorted run. Sized at load (the memory cap, reported); user space
@@ -72,6 +75,8 @@ struct walk_state {
 	__u8 fp_steps;     /* some frames came from frame-pointer steps */
 	struct walk_vma vma; /* of the last lookup */
 	__u64 trampoline; /* the uretprobe trampoline's address in this process; 0: none; 1: not read yet */
+	__u32 seq;        /* the mm's write-lock sequence at the walk's start (mm_seq) */
+	__u32 _pad2;
 	struct walk_vma memo[VMA_MEMO]; /* kept across walks on this CPU */
 	/* The binary search over one module's run: rows [0, lo) of the run are <= off, rows [hi, count) > off. */
 	__u32 lo, hi;
@@ -85,6 +90,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct walk_state);
 } unwind_scratch SEC(".maps");
+
+/* Rows found before, per CPU, by (module run, file offset): a frame at a return address seen before (a
+ * hot call path) costs one probe here instead of a binary search of UNWIND_SEARCH_STEPS steps. Exact:
+ * a module's run is written once and never moved or reused, so a row found for an offset stays its row.
+ * Direct-mapped: a collision replaces the older entry. */
+#define ROW_CACHE_SLOTS 4096
+struct row_cache_entry {
+	__u64 off;      /* file offset looked up */
+	__u32 module;   /* row_first + 1 of its module; 0: empty */
+	struct ms_unwind_row row;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ROW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct row_cache_entry);
+} unwind_row_cache SEC(".maps");
 
 static __always_inline struct walk_state *walk_state(void)
 {
@@ -123,6 +146,16 @@ static long unwind_vma(struct task_struct *task, struct vm_area_struct *vma, voi
 	return 0;
 }
 
+/* The address space's write-lock sequence (kernel 6.12+: a seqcount, odd while a writer holds the mmap
+ * lock, moved by every change of its VMAs). 1 where the kernel has none: remembered VMAs are then used only
+ * when a lookup cannot take the lock. */
+static __always_inline __u32 mm_seq(struct task_struct *task)
+{
+	if (!bpf_core_field_exists(task->mm->mm_lock_seq))
+		return 1;
+	return BPF_CORE_READ(task, mm, mm_lock_seq.sequence);
+}
+
 /* The VMA of `pc` into st->vma: 0 when found. bpf_find_vma only
  * try-locks the mm, and fails (-EBUSY) while another thread of the process maps or unmaps memory (a
  * malloc arena growing): then a VMA this CPU looked up before for the same address space stands in. It
@@ -134,10 +167,20 @@ static __always_inline long vma_lookup(struct walk_state *st, __u64 pc)
 	long err;
 	__u32 i;
 
+	/* A VMA remembered with a table while the address space has not been written since (its
+	 * write-lock sequence unchanged and even) is still the VMA: no lookup, no lock. */
+	for (i = 0; i < VMA_MEMO && !(st->seq & 1); i++) {
+		m = &st->memo[i];
+		if (m->mm == st->vma.mm && m->seq == st->seq && m->row_count && pc >= m->start && pc < m->end) {
+			st->vma = *m;
+			return 0;
+		}
+	}
 	st->vma.row_count = 0;
 	st->vma.end = 0;
 	err = bpf_find_vma(task, pc, unwind_vma, 0, 0);
 	if (!err && pc >= st->vma.start && pc < st->vma.end) {
+		st->vma.seq = st->seq;
 		st->memo[(st->vma.start >> PAGE_SHIFT_BYTES) & (VMA_MEMO - 1)] = st->vma;
 		return 0;
 	}
@@ -182,15 +225,26 @@ static long search_step(__u32 index, void *unused)
  * when none. A loop of its own (bpf_loop), so each step is checked once. */
 static __always_inline struct ms_unwind_row *unwind_find_row(struct walk_state *st)
 {
-	__u32 key;
+	__u32 module = st->vma.row_first + 1, key;
+	__u32 slot = (__u32)((st->off ^ ((__u64)module << 20)) * 0x9e3779b97f4a7c15ull >> 52) & (ROW_CACHE_SLOTS - 1);
+	struct row_cache_entry *hit = bpf_map_lookup_elem(&unwind_row_cache, &slot);
+	struct ms_unwind_row *row;
 
+	if (hit && hit->module == module && hit->off == st->off)
+		return &hit->row;
 	st->lo = 0;
 	st->hi = st->vma.row_count;
 	bpf_loop(UNWIND_SEARCH_STEPS, search_step, 0, 0);
 	if (st->lo == 0 || st->lo < st->hi)
 		return 0; /* before the run's first row, or the search did not converge */
 	key = st->vma.row_first + st->lo - 1;
-	return bpf_map_lookup_elem(&unwind_rows, &key);
+	row = bpf_map_lookup_elem(&unwind_rows, &key);
+	if (row && hit) {
+		hit->off = st->off;
+		hit->module = module;
+		hit->row = *row;
+	}
+	return row;
 }
 
 static __always_inline int unwind_read(__u64 *out, __u64 address)
@@ -345,6 +399,7 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->rbp_known = 1;
 	st->trampoline = 1;
 	st->vma.mm = (__u64)task->mm;
+	st->seq = mm_seq(task);
 	st->pc_is_return = 0;
 	st->done = 0;
 	st->stopped = 0;
