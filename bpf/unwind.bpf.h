@@ -29,6 +29,7 @@
 #define EBUSY_ERRNO 16
 #define PENDING_URETPROBES 16 /* pending uretprobes of a thread searched for a return address */
 #define TRAMPOLINE_FLOOR 0x7fff00000000ull /* return addresses below are never the uretprobe trampoline */
+#define UNWIND_WINDOW_WORDS 128 /* 1 KiB of stack read in one go */
 #define VMA_MEMO 8            /* VMAs remembered per CPU, for when bpf_find_vma cannot take the mm lock */
 
 /* A VMA and its module's rows: the walk's current one, and those remembered for walks that cannot look
@@ -82,6 +83,10 @@ struct walk_state {
 	__u32 lo, hi;
 	__u64 off;
 	__u64 frames[MS_MAX_FRAMES]; /* walked frames go to [base, MS_MAX_FRAMES) */
+	/* The stack's first bytes from the user sp, read at once at the walk's start: the slots of the
+	 * innermost frames come from here instead of one user read each. */
+	__u64 window_base, window_bytes;
+	__u64 window[UNWIND_WINDOW_WORDS];
 };
 
 struct {
@@ -247,8 +252,14 @@ static __always_inline struct ms_unwind_row *unwind_find_row(struct walk_state *
 	return row;
 }
 
-static __always_inline int unwind_read(__u64 *out, __u64 address)
+static __always_inline int unwind_read(struct walk_state *st, __u64 *out, __u64 address)
 {
+	__u64 at = address - st->window_base;
+
+	if (at < st->window_bytes && !(at & 7)) {
+		*out = st->window[(at / 8) & (UNWIND_WINDOW_WORDS - 1)];
+		return 0;
+	}
 	return bpf_probe_read_user(out, sizeof(*out), (void *)address);
 }
 
@@ -305,7 +316,7 @@ static long unwind_step(__u32 index, void *unused)
 		/* A file whose table user space has not loaded yet (a process it has not seen before): step by
 		 * the frame pointer, as a frame-pointer walk would, and say so. Anywhere else: stop. */
 		if (!st->vma.fp_ok || !st->rbp_known || st->rbp < st->sp || (st->rbp & 7) ||
-		    unwind_read(&ra, st->rbp + 8) || unwind_read(&rbp, st->rbp))
+		    unwind_read(st, &ra, st->rbp + 8) || unwind_read(st, &rbp, st->rbp))
 			goto stop;
 		if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(st->rbp + 8)))
 			goto stop;
@@ -335,8 +346,8 @@ static long unwind_step(__u32 index, void *unused)
 		break;
 	case MS_CFA_SIGNAL:
 		/* The interrupted code's own registers: its pc is where it was, not a return address. */
-		if (unwind_read(&ra, st->sp + MS_UCONTEXT_RIP) || unwind_read(&sp, st->sp + MS_UCONTEXT_RSP) ||
-		    unwind_read(&rbp, st->sp + MS_UCONTEXT_RBP))
+		if (unwind_read(st, &ra, st->sp + MS_UCONTEXT_RIP) || unwind_read(st, &sp, st->sp + MS_UCONTEXT_RSP) ||
+		    unwind_read(st, &rbp, st->sp + MS_UCONTEXT_RBP))
 			goto stop;
 		st->pc_is_return = 0;
 		st->rbp_known = 1;
@@ -344,12 +355,12 @@ static long unwind_step(__u32 index, void *unused)
 	default:
 		goto stop;
 	}
-	if (cfa <= st->sp || unwind_read(&ra, cfa - 8))
+	if (cfa <= st->sp || unwind_read(st, &ra, cfa - 8))
 		goto stop; /* the CFA lies above the frame's own stack pointer, always */
 	if (unwind_is_trampoline(st, ra) && !(ra = unwind_real_return(cfa - 8)))
 		goto stop;
 	if (row->rbp_kind == MS_RBP_AT_CFA) {
-		if (unwind_read(&rbp, cfa + (__s64)row->rbp_off))
+		if (unwind_read(st, &rbp, cfa + (__s64)row->rbp_off))
 			goto stop;
 		st->rbp_known = 1;
 	} else if (row->rbp_kind == MS_RBP_UNKNOWN) {
@@ -398,6 +409,8 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 	st->rbp = BPF_CORE_READ(regs, bp);
 	st->rbp_known = 1;
 	st->trampoline = 1;
+	st->window_base = st->sp;
+	st->window_bytes = bpf_probe_read_user(st->window, sizeof(st->window), (void *)st->sp) ? 0 : sizeof(st->window);
 	st->vma.mm = (__u64)task->mm;
 	st->seq = mm_seq(task);
 	st->pc_is_return = 0;
