@@ -66,9 +66,9 @@ static __always_inline int is_self(__u64 pid_tgid)
 
 /* The thread's call in flight, if it is still live; a call whose return was never seen (its thread left
  * the function another way, or the probe was attached mid-call) is dropped and counted. */
-static __always_inline struct call *live_call(__u64 id, __u64 sp, __u64 size)
+static __always_inline struct call *live_call(__u64 sp, __u64 size)
 {
-	struct call *c = bpf_map_lookup_elem(&inflight, &id);
+	struct call *c = call_in_flight();
 
 	if (!c)
 		return 0;
@@ -77,7 +77,7 @@ static __always_inline struct call *live_call(__u64 id, __u64 sp, __u64 size)
 	 * allocator's own new may have returned unseen: own_new_running says. */
 	if (sp <= c->sp && bpf_ktime_get_ns() - c->time_ns < stale_ns && (!c->own_return || own_new_running(c, sp, size)))
 		return c;
-	bpf_map_delete_elem(&inflight, &id);
+	call_done(c);
 	count(MS_CNT_INFLIGHT_STALE);
 	return 0;
 }
@@ -88,11 +88,11 @@ static __always_inline int remember(struct pt_regs *ctx, __u64 cookie, __u64 siz
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
-	struct call c = {};
+	struct call c = {}, *slot;
 
 	if (is_self(id))
 		return 0;
-	if (live_call(id, sp, size)) {
+	if (live_call(sp, size)) {
 		count(MS_CNT_NESTED);
 		return 0;
 	}
@@ -109,10 +109,12 @@ static __always_inline int remember(struct pt_regs *ctx, __u64 cookie, __u64 siz
 		c.ret_addr = 0;
 	if (sample_bytes && !sample_entry(&c))
 		return 0;
-	if (bpf_map_update_elem(&inflight, &id, &c, BPF_ANY)) {
-		count(MS_CNT_INFLIGHT_FULL);
+	slot = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!slot) {
+		count(MS_CNT_INFLIGHT_FULL); /* no memory for the thread's slot */
 		return 0;
 	}
+	*slot = c;
 	return 1;
 }
 
@@ -225,7 +227,7 @@ int BPF_UPROBE(ms_free, __u64 address)
 			release(MS_REC_FREE, MS_FN_FREE, address, 0);
 		return 0;
 	}
-	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
+	if (live_call(PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED); /* realloc(p, 0) freeing p: its MOVE_BEGIN said it already */
 		return 0;
 	}
@@ -238,7 +240,7 @@ int BPF_UPROBE(ms_munmap, __u64 address, __u64 len)
 {
 	if (is_self(bpf_get_current_pid_tgid()))
 		return 0;
-	if (live_call(bpf_get_current_pid_tgid(), PT_REGS_SP(ctx), ~0ull)) {
+	if (live_call(PT_REGS_SP(ctx), ~0ull)) {
 		count(MS_CNT_NESTED);
 		return 0;
 	}
@@ -324,8 +326,7 @@ static __always_inline void skipped_return(struct pt_regs *ctx, __u64 ret)
 SEC("uretprobe")
 int BPF_URETPROBE(ms_ret, __u64 ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
+	struct call *c = call_in_flight(), call;
 	__u64 address = ret;
 
 	if (!c) {
@@ -344,7 +345,7 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 		if (c->fn != MS_FN_NEW || c->own_return || !returns_block((__u16)bpf_get_attach_cookie(ctx)))
 			return 0;
 		call = *c;
-		bpf_map_delete_elem(&inflight, &id);
+		call_done(c);
 		if (ret)
 			born(ctx, &call, ret);
 		else
@@ -352,7 +353,7 @@ int BPF_URETPROBE(ms_ret, __u64 ret)
 		return 0;
 	}
 	call = *c;
-	bpf_map_delete_elem(&inflight, &id);
+	call_done(c);
 
 	/* Failures branch off only where a success would not go: a successful call pays nothing more. */
 	switch (call.fn) {
@@ -454,12 +455,11 @@ int BPF_PROG(ms_exit, struct task_struct *p, bool group_dead)
 SEC("uprobe")
 int BPF_UPROBE(ms_unwind)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
+	struct call *c = call_in_flight(), call;
 
 	if (c && c->own_return && own_new_running(c, PT_REGS_SP(ctx), ~0ull)) {
 		call = *c;
-		bpf_map_delete_elem(&inflight, &id);
+		call_done(c);
 		failed(ctx, &call);
 	}
 	return 0;
@@ -564,14 +564,13 @@ int BPF_UPROBE(ms_own_new, __u64 size)
  * pointer just above the one seen at entry (the return address popped). */
 static __always_inline int at_site(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *c = bpf_map_lookup_elem(&inflight, &id), call;
+	struct call *c = call_in_flight(), call;
 	__u64 ret = PT_REGS_RC(ctx);
 
 	if (!c || !c->own_return || c->ret_addr != PT_REGS_IP(ctx) || PT_REGS_SP(ctx) != c->sp + 8)
 		return 0;
 	call = *c;
-	bpf_map_delete_elem(&inflight, &id);
+	call_done(c);
 	if (ret)
 		born(ctx, &call, ret);
 	else if (call.size)

@@ -51,7 +51,6 @@ alloc_trace* open_skeleton(const TracerOptions& options, size_t demanding_left_o
     skel->rodata->skip_tgid = static_cast<uint32_t>(getpid());
   }
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
-  bpf_map__set_max_entries(skel->maps.inflight, options.max_threads);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
   size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
   if (options.sample_bytes) {

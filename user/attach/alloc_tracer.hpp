@@ -30,7 +30,6 @@ struct TracerOptions {
   uint32_t ring_bytes = 32u << 20;     // ring buffer size (a power of two, a page to kMaxRingBytes)
   uint32_t wake_bytes = 4u << 20;      // wake the consumer when this much waits (at most an eighth of the
                                        // ring: a smaller ring wakes it sooner); else it drains on a timer
-  uint32_t max_threads = 16384;        // calls in flight at once (one per thread inside an allocator)
   uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
   uint64_t sample_bytes = 0;           // --sample-bytes: mean bytes between sample points; 0: every call
   bool all = false;                    // --all --mode exact: every process but memsight (attach with

@@ -62,7 +62,6 @@ Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& op
   }
   bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
   bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
-  bpf_map__set_max_entries(skel->maps.inflight, 1);  // allocator calls: none in growth mode
   size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
   if (int err = growth_trace__load(skel))
     return tl::unexpected(libbpf_error("cannot load the growth-mode BPF programs", err));
