@@ -21,7 +21,7 @@ struct call {
 	__u64 old;      /* realloc/mremap: the old block; posix_memalign: where the result is stored */
 	__u64 entry_ip; /* the allocator's entry address: frames[0] of the stack */
 	__u64 sp;       /* user stack pointer at entry: tells nested and stale calls apart */
-	__u64 time_ns;  /* entry time (CLOCK_MONOTONIC) */
+	__u64 time_ns;  /* entry time (CLOCK_MONOTONIC); 0: no call */
 	__u64 ret_addr; /* operator new: where it returns to in its caller, read at entry (see ms_ret) */
 	__u16 fn;       /* MS_FN_* */
 	__u16 drop_new;   /* --sample-bytes: realloc whose old block was taken and whose new one is not */
@@ -161,7 +161,7 @@ static __always_inline __u64 mix(__u64 h, __u64 word)
 static __always_inline __u32 walk_by_tables(struct ms_stack *s, __u64 first, __u64 caller, __u32 *stopped)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 pc = BPF_CORE_READ((struct pt_regs *)bpf_task_pt_regs(task), ip);
+	__u64 pc = ((struct pt_regs *)bpf_task_pt_regs(task))->ip;
 	/* The walk starts at frames[1] when pc is not inside the function `first` names: a return probe's pc
 	 * is in the caller already (and an allocator's own new is read at its return site: there caller ==
 	 * pc). Inside it (operator new's pc when the malloc it called returns), the walk starts at 0 and
@@ -223,7 +223,7 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 {
 	__u32 zero = 0;
 	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct task_struct *task = (void *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 h = 0xcbf29ce484222325ull, size;
 	__u32 n, i, stopped = 0;
 
@@ -246,7 +246,7 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 	}
 	/* The same addresses mean other code in another process or after exec: the id covers both. */
 	h = mix(h, bpf_get_current_pid_tgid() >> 32);
-	h = mix(h, (__u64)BPF_CORE_READ(task, mm));
+	h = mix(h, (__u64)BPF_CORE_READ(task, mm)); /* read as a number: pointer arithmetic is refused */
 	for (i = 0; i < MS_MAX_FRAMES && i < n; i++)
 		h = mix(h, s->frames[i]);
 	h |= 1; /* never 0, which means "no stack" */

@@ -158,7 +158,7 @@ static __always_inline __u32 mm_seq(struct task_struct *task)
 {
 	if (!bpf_core_field_exists(task->mm->mm_lock_seq))
 		return 1;
-	return BPF_CORE_READ(task, mm, mm_lock_seq.sequence);
+	return task->mm->mm_lock_seq.sequence;
 }
 
 /* The VMA of `pc` into st->vma: 0 when found. bpf_find_vma only
@@ -404,9 +404,9 @@ static __always_inline struct walk_state *unwind_user(__u32 base)
 
 	if (!st || base >= MS_MAX_FRAMES)
 		return 0;
-	st->pc = BPF_CORE_READ(regs, ip);
-	st->sp = BPF_CORE_READ(regs, sp);
-	st->rbp = BPF_CORE_READ(regs, bp);
+	st->pc = regs->ip; /* BTF pointers: plain loads, no read helper */
+	st->sp = regs->sp;
+	st->rbp = regs->bp;
 	st->rbp_known = 1;
 	st->trampoline = 1;
 	st->window_base = st->sp;
