@@ -158,16 +158,16 @@ static __always_inline __u64 mix(__u64 h, __u64 word)
  * when it is `first` itself (a fault's pc) or lies inside the allocator (`caller` given: operator new's
  * walk starts in new, after the malloc it called). `caller` stands in for frames[1] when the walk ends
  * before reaching it. */
-static __always_inline __u32 walk_by_tables(struct ms_stack *s, __u64 first, __u64 caller, __u32 *stopped)
+static __always_inline __u32 walk_by_tables(struct walk_state *begun, struct ms_stack *s, __u64 first, __u64 caller,
+					    __u32 *stopped)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 pc = ((struct pt_regs *)bpf_task_pt_regs(task))->ip;
+	__u64 pc = begun->start_pc;
 	/* The walk starts at frames[1] when pc is not inside the function `first` names: a return probe's pc
 	 * is in the caller already (and an allocator's own new is read at its return site: there caller ==
 	 * pc). Inside it (operator new's pc when the malloc it called returns), the walk starts at 0 and
 	 * frames[0] becomes `first`. */
 	__u32 base = (first && first != pc && (!caller || caller == pc)) ? 1 : 0, n;
-	struct walk_state *st = unwind_user(base);
+	struct walk_state *st = unwind_user(begun, base);
 
 	if (!st)
 		return 0;
@@ -224,13 +224,18 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 	__u32 zero = 0;
 	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct walk_state *st = unwind_begin();
 	__u64 h = 0xcbf29ce484222325ull, size;
-	__u32 n, i, stopped = 0;
+	__u32 n = 0, i, stopped = 0;
 
 	if (!s)
 		return 0;
+	if (st && (h = stack_memo_hit(st, first, caller)))
+		return h; /* sent before: the same start, the same words on the stack */
+	h = 0xcbf29ce484222325ull;
 	s->flags = 0;
-	n = walk_by_tables(s, first, caller, &stopped);
+	if (st)
+		n = walk_by_tables(st, s, first, caller, &stopped);
 	if (!n) {
 		n = walk_by_frame_pointers(ctx, s, first, caller);
 		s->flags = MS_STACK_FRAME_POINTERS;
@@ -250,8 +255,11 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 	for (i = 0; i < MS_MAX_FRAMES && i < n; i++)
 		h = mix(h, s->frames[i]);
 	h |= 1; /* never 0, which means "no stack" */
-	if (bpf_map_lookup_elem(&seen_stacks, &h))
+	if (bpf_map_lookup_elem(&seen_stacks, &h)) {
+		if (st && !(s->flags & MS_STACK_FRAME_POINTERS))
+			stack_memo_keep(st, first, caller, h);
 		return h;
+	}
 	barrier_var(n); /* keeps the bound below on the register the size is computed from */
 	if (n > MS_MAX_FRAMES)
 		return 0;
@@ -269,6 +277,8 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 		return 0;
 	}
 	bpf_map_update_elem(&seen_stacks, &h, &zero, BPF_ANY);
+	if (st && !(s->flags & MS_STACK_FRAME_POINTERS))
+		stack_memo_keep(st, first, caller, h);
 	return h;
 }
 

@@ -111,6 +111,15 @@ class CProgram(unittest.TestCase):
         self.assertLess(rest.index("raise_signals"), rest.index("run_leaks"))
         self.assertIn("0 walked by frame pointers", err, "every stack walked by the tables")
 
+    def test_one_site_through_two_callers_at_the_same_depth(self):
+        """twin_a and twin_b have the same frame, so malloc returns into twin_leak at the same pc and stack
+        pointer under either: the stack memo (bpf/unwind.bpf.h) must tell them apart by the words on the
+        stack, both when they alternate and when each repeats (the memo then answers)."""
+        truth, final, stacks, err = traced_truth(self, NOFP, "--leak", "0", "--signals", "0", "--twins", "300")
+        for twin in ("twin_a", "twin_b"):
+            self.assertEqual(names(stacks[twin])[:3], ["malloc", "twin_leak", twin], twin)
+            self.assertEqual(callers_up_to_main(names(stacks[twin]), twin), ["run_twins", "run_leaks", "main"])
+
     def test_the_same_callers_as_eu_stack(self):
         ours, debugger = stacks_beside_eu_stack(self, NOFP, "leak_deep", "--signals", "0")
         # park() and leak_deep() are both called by middle_fp: above it, the stacks are the same.

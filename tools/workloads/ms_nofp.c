@@ -2,11 +2,14 @@
 // from deep in a recursion and from a signal handler, through a middle function built with frame
 // pointers (ms_nofp_middle.c): the stack walker must go through both kinds of code and through the
 // signal frame. Truth known exactly; sizes in bytes.
-//   ms_nofp [--depth D] [--leak N] [--signals S] [--jit J] [--sync] [--park]
+//   ms_nofp [--depth D] [--leak N] [--signals S] [--jit J] [--twins T] [--sync] [--park]
 // run_leaks -> descend (D + 1 frames) -> middle_fp -> leak_deep: N blocks of 1000 bytes (malloc).
 // raise_signals -> raise(SIGUSR1) S times -> on_signal -> signal_leak: one 700-byte block each.
 // run_jit -> code written at run time into an anonymous mapping (as a JIT compiler's: no file, no
 // call-frame information) -> jit_leak: J blocks of 500 bytes. x86-64 only.
+// run_twins -> twin_a or twin_b (the same frame) -> twin_leak: 300-byte blocks, T from each twin in
+// turn (a, b, a, b, ...) and then 2T from each in a row: malloc returns into twin_leak at the same
+// stack pointer from either twin, so only the words on the stack tell the two stacks apart.
 // --sync: prints `ready PID`, waits for a byte on stdin, works, prints the truth as one JSON line, waits
 // for stdin to close, exits 0. --park: at the bottom of the recursion, once leak_deep is done, prints
 // `parked PID` and waits for a byte on stdin, so a debugger can show the same callers.
@@ -26,16 +29,17 @@
 #define DEEP_SIZE 1000
 #define SIGNAL_SIZE 700
 #define JIT_SIZE 500
+#define TWIN_SIZE 300
 #define MAX_BLOCKS 100000
 
 static char g_outbuf[8192];  // stdout buffer (stdio would otherwise malloc one)
 static void *g_blocks[MAX_BLOCKS];
 static unsigned g_nblocks;
-static unsigned g_leaks = 10, g_depth = 8, g_signals = 3, g_jit;
+static unsigned g_leaks = 10, g_depth = 8, g_signals = 3, g_jit, g_twins;
 static int g_park;
 
 static void usage(void) {
-  fprintf(stderr, "usage: ms_nofp [--depth D] [--leak N] [--signals S] [--jit J] [--sync] [--park]\n");
+  fprintf(stderr, "usage: ms_nofp [--depth D] [--leak N] [--signals S] [--jit J] [--twins T] [--sync] [--park]\n");
   exit(2);
 }
 
@@ -108,11 +112,34 @@ KEEP void run_jit(void) {
 #endif
 }
 
+KEEP void twin_leak(void) { keep_block(malloc(TWIN_SIZE)); }
+
+// The same body, so the same frame; not tail calls (the write after the call).
+KEEP void twin_a(void) {
+  twin_leak();
+  g_handled = g_handled + 1;
+}
+
+KEEP void twin_b(void) {
+  twin_leak();
+  g_handled = g_handled + 1;
+}
+
+KEEP void run_twins(void) {
+  for (unsigned i = 0; i < g_twins; i++) {
+    twin_a();
+    twin_b();
+  }
+  for (unsigned i = 0; i < 2 * g_twins; i++) twin_a();
+  for (unsigned i = 0; i < 2 * g_twins; i++) twin_b();
+}
+
 KEEP void run_leaks(void) {
   volatile int depth = (int)g_depth;
   descend(depth);
   raise_signals();
   run_jit();
+  run_twins();
   g_handled = g_handled + 1;
 }
 
@@ -126,6 +153,7 @@ int main(int argc, char **argv) {
     else if (i + 1 < argc && !strcmp(argv[i], "--leak")) g_leaks = (unsigned)parse_num(argv[++i], 0, 50000, usage);
     else if (i + 1 < argc && !strcmp(argv[i], "--signals")) g_signals = (unsigned)parse_num(argv[++i], 0, 50000, usage);
     else if (i + 1 < argc && !strcmp(argv[i], "--jit")) g_jit = (unsigned)parse_num(argv[++i], 0, 50000, usage);
+    else if (i + 1 < argc && !strcmp(argv[i], "--twins")) g_twins = (unsigned)parse_num(argv[++i], 0, 10000, usage);
     else usage();
   }
   struct sigaction sa;
@@ -140,8 +168,10 @@ int main(int argc, char **argv) {
   }
   run_leaks();
   printf("{\"pid\": %d, \"depth\": %u, \"functions\": {\"leak_deep\": {\"bytes\": %u, \"allocs\": %u}, "
-         "\"signal_leak\": {\"bytes\": %u, \"allocs\": %u}, \"jit_leak\": {\"bytes\": %u, \"allocs\": %u}}}\n",
-         getpid(), g_depth, g_leaks * DEEP_SIZE, g_leaks, g_signals * SIGNAL_SIZE, g_signals, g_jit * JIT_SIZE, g_jit);
+         "\"signal_leak\": {\"bytes\": %u, \"allocs\": %u}, \"jit_leak\": {\"bytes\": %u, \"allocs\": %u}, "
+         "\"twin_a\": {\"bytes\": %u, \"allocs\": %u}, \"twin_b\": {\"bytes\": %u, \"allocs\": %u}}}\n",
+         getpid(), g_depth, g_leaks * DEEP_SIZE, g_leaks, g_signals * SIGNAL_SIZE, g_signals, g_jit * JIT_SIZE, g_jit,
+         3 * g_twins * TWIN_SIZE, 3 * g_twins, 3 * g_twins * TWIN_SIZE, 3 * g_twins);
   fflush(stdout);
   if (sync) wait_stdin();
   return 0;
