@@ -438,6 +438,33 @@ static __always_inline int unwind_known(struct walk_state *st, __u64 pc)
 	return vma_lookup(st, pc) == 0 && st->vma.row_count != 0;
 }
 
+/* How much of the stack from `sp` the window reads: all of it, but not past the main thread's start
+ * of stack (argc, where exec left sp: the stack's top lies just above), where a shallow stack would make
+ * the whole read fail. A thread's stack has its thread block above it; a read that fails anyway falls
+ * back to the rest of sp's page. Always in [8, sizeof window]. */
+static __always_inline __u64 window_bytes(struct task_struct *task, __u64 sp)
+{
+	__u64 top = task->pid == task->tgid ? task->mm->start_stack : 0, room;
+
+	if (top <= sp)
+		return sizeof(((struct walk_state *)0)->window);
+	room = (top - sp + 8) & ~7ull;
+	return room < sizeof(((struct walk_state *)0)->window) ? room : sizeof(((struct walk_state *)0)->window);
+}
+
+/* Reads window_bytes (at most the window) of the stack from sp into the window. */
+static __always_inline long read_window(struct walk_state *st)
+{
+	__u64 n = st->window_bytes;
+
+	if (n > sizeof(st->window))
+		n = st->window_bytes = sizeof(st->window);
+	barrier_var(n);
+	if (n > sizeof(st->window))
+		return -1;
+	return bpf_probe_read_user(st->window, n, (void *)st->sp);
+}
+
 /* The walk's start: the user registers, the stack's first KiB, the address space. Returns 0 without a
  * walk state. Before unwind_user and stack_memo_hit. */
 static __always_inline struct walk_state *unwind_begin(void)
@@ -452,13 +479,11 @@ static __always_inline struct walk_state *unwind_begin(void)
 	st->sp = st->start_sp = regs->sp;
 	st->rbp = st->start_rbp = regs->bp;
 	st->window_base = st->sp;
-	st->window_bytes = sizeof(st->window);
-	if (bpf_probe_read_user(st->window, sizeof(st->window), (void *)st->sp)) {
-		/* The stack ends within the window (a shallow main thread: its top is near): the rest of sp's
-		 * own page, which is there. */
+	st->window_bytes = window_bytes(task, st->sp);
+	if (read_window(st)) {
+		/* The stack ended within the window after all: the rest of sp's own page, which is there. */
 		st->window_bytes = 4096 - (st->sp & 4095);
-		if (st->window_bytes > sizeof(st->window) ||
-		    bpf_probe_read_user(st->window, st->window_bytes & (sizeof(st->window) - 1), (void *)st->sp))
+		if (read_window(st))
 			st->window_bytes = 0;
 	}
 	st->vma.mm = (__u64)task->mm;
