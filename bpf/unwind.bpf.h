@@ -527,7 +527,8 @@ static __always_inline struct walk_state *unwind_user(struct walk_state *st, __u
  * (a table not loaded yet), passed a pending uretprobe or read more than STACK_MEMO_READS words are not
  * memoized. Per CPU, direct-mapped by the start. */
 struct stack_memo {
-	__u64 mm, pc, sp, rbp; /* the start; rbp only when rbp_used */
+	__u64 tgid, mm;        /* the process: an exited one's mm may be reused by a fork of the same program */
+	__u64 pc, sp, rbp;     /* the start; rbp only when rbp_used */
 	__u64 first, caller;   /* send_stack's arguments, which the id covers */
 	__u64 id;              /* the stack id; 0: empty */
 	__u32 n_reads;
@@ -559,6 +560,7 @@ static __always_inline __u64 stack_memo_hit(struct walk_state *st, __u64 first, 
 	__u32 i;
 
 	if (!m || !m->id || m->pc != st->start_pc || m->sp != st->start_sp || m->mm != st->vma.mm ||
+	    m->tgid != bpf_get_current_pid_tgid() >> 32 ||
 	    m->first != first || m->caller != caller || (m->rbp_used && m->rbp != st->start_rbp))
 		return 0;
 	for (i = 0; i < STACK_MEMO_READS; i++) {
@@ -581,6 +583,7 @@ static __always_inline void stack_memo_keep(struct walk_state *st, __u64 first, 
 	if (!m)
 		return;
 	m->id = 0; /* not valid while being written (a program on this CPU can't interleave, but say so) */
+	m->tgid = bpf_get_current_pid_tgid() >> 32;
 	m->mm = st->vma.mm;
 	m->pc = st->start_pc;
 	m->sp = st->start_sp;

@@ -572,7 +572,7 @@ void Session::print_throughput(uint64_t elapsed_ns) const {
   if (s.bpf.inflight_stale)
     refused += fmt::format("; {} allocating calls whose return was not seen", s.bpf.inflight_stale);
   fmt::print(stderr,
-             "memsight: {} records in {:.1f} s, {:.0f}/s; {} lost (ring buffer full {}, in-flight table full {}, "
+             "memsight: {} records in {:.1f} s, {:.0f}/s; {} lost (ring buffer full {}, calls or faults not remembered {}, "
              "rejected {}){}\n",
              s.records, seconds, static_cast<double>(s.records) / seconds, lost, s.bpf.ringbuf_full,
              s.bpf.inflight_full, s.rejected, refused);
