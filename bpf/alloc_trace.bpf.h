@@ -225,14 +225,13 @@ static __always_inline __u64 send_stack(void *ctx, __u64 first, __u64 caller)
 	struct ms_stack *s = bpf_map_lookup_elem(&scratch, &zero);
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct walk_state *st = unwind_begin();
-	__u64 h = 0xcbf29ce484222325ull, size;
+	__u64 h = 0xcbf29ce484222325ull, size, known = st ? stack_memo_hit(st, first, caller) : 0;
 	__u32 n = 0, i, stopped = 0;
 
+	if (known)
+		return known; /* sent before: the same start, the same words on the stack */
 	if (!s)
 		return 0;
-	if (st && (h = stack_memo_hit(st, first, caller)))
-		return h; /* sent before: the same start, the same words on the stack */
-	h = 0xcbf29ce484222325ull;
 	s->flags = 0;
 	if (st)
 		n = walk_by_tables(st, s, first, caller, &stopped);

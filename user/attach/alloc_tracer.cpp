@@ -45,14 +45,12 @@ uint64_t loader_cookie(const AllocatorModule& loader) {
 alloc_trace* open_skeleton(const TracerOptions& options, size_t demanding_left_out) {
   alloc_trace* skel = alloc_trace__open();
   if (!skel) return nullptr;
-  skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
+  skel->rodata->wake_bytes = wake_threshold(options);
   if (options.all) {
     skel->rodata->trace_all = 1;
     skel->rodata->skip_tgid = static_cast<uint32_t>(getpid());
   }
-  bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
-  bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
-  size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
+  size_shared_maps(options, {skel->maps.events, skel->maps.seen_stacks, skel->maps.unwind_rows, skel->maps.unwind_modules});
   if (options.sample_bytes) {
     skel->rodata->sample_bytes = options.sample_bytes;
     const std::vector<uint64_t> gaps = core::gap_quantiles(options.sample_bytes);

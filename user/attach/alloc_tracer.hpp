@@ -15,6 +15,7 @@
 #include "attach/event_source.hpp"
 #include "attach/ring_reader.hpp"
 #include "attach/target.hpp"
+#include "attach/trace_options.hpp"
 #include "attach/unwind_maps.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
@@ -25,19 +26,9 @@ struct bpf_link;
 
 namespace memsight::attach {
 
-struct TracerOptions {
-  static constexpr uint32_t kMaxRingBytes = 1u << 30;
-  uint32_t ring_bytes = 32u << 20;     // ring buffer size (a power of two, a page to kMaxRingBytes)
-  uint32_t wake_bytes = 4u << 20;      // wake the consumer when this much waits (at most an eighth of the
-                                       // ring: a smaller ring wakes it sooner); else it drains on a timer
-  uint32_t stack_cache = 65536;        // stacks BPF remembers as sent (LRU)
-  uint64_t sample_bytes = 0;           // --sample-bytes: mean bytes between sample points; 0: every call
-  bool all = false;                    // --all --mode exact: every process but memsight (attach with
-                                       // AllocTracer::kEveryProcess); exits are reported by BPF
+struct TracerOptions : TraceOptions {
   uint32_t sampled_blocks = 1u << 20;  // taken blocks alive at once, all targets (sampling only); more are
                                        // counted in BpfLosses::sampled_full
-  uint32_t unwind_rows = kDefaultUnwindRows;    // call-frame table rows (12 bytes each): the memory cap
-  uint32_t unwind_files = kDefaultUnwindFiles;  // files with a call-frame table
 };
 
 class AllocTracer final : public EventSource {

@@ -51,7 +51,7 @@ Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& op
   growth_trace* skel = growth_trace__open();
   if (!skel) return tl::unexpected(libbpf_error("cannot open the growth-mode BPF object", errno));
   std::unique_ptr<GrowthTracer> tracer(new GrowthTracer(skel));
-  skel->rodata->wake_bytes = std::min(options.wake_bytes, options.ring_bytes / 8);
+  skel->rodata->wake_bytes = wake_threshold(options);
   skel->rodata->trace_all = options.all ? 1 : 0;
   skel->rodata->cgroup_id = options.cgroup_id;
   skel->rodata->cgroup_level = options.cgroup_level;
@@ -60,9 +60,7 @@ Result<std::unique_ptr<GrowthTracer>> GrowthTracer::open(const GrowthOptions& op
     skel->rodata->take_page = take_below(4096, options.sample_bytes);
     skel->rodata->take_huge = take_below(2u << 20, options.sample_bytes);
   }
-  bpf_map__set_max_entries(skel->maps.events, options.ring_bytes);
-  bpf_map__set_max_entries(skel->maps.seen_stacks, options.stack_cache);
-  size_unwind_maps(skel->maps.unwind_rows, skel->maps.unwind_modules, options.unwind_rows, options.unwind_files);
+  size_shared_maps(options, {skel->maps.events, skel->maps.seen_stacks, skel->maps.unwind_rows, skel->maps.unwind_modules});
   if (int err = growth_trace__load(skel))
     return tl::unexpected(libbpf_error("cannot load the growth-mode BPF programs", err));
   if (auto started = tracer->ring_.start(skel->maps.events, decoder); !started)

@@ -10,6 +10,7 @@
 
 #include "attach/event_source.hpp"
 #include "attach/ring_reader.hpp"
+#include "attach/trace_options.hpp"
 #include "attach/unwind_maps.hpp"
 #include "core/decoder.hpp"
 #include "core/error.hpp"
@@ -19,16 +20,10 @@ struct bpf_link;
 
 namespace memsight::attach {
 
-struct GrowthOptions {
-  bool all = false;                // every process on the host but memsight; else add_target() names them
-  uint64_t cgroup_id = 0;          // or: the processes of this memory cgroup (directory inode) and below
-  uint32_t cgroup_level = 0;       // its depth in the hierarchy
-  uint32_t ring_bytes = 32u << 20;  // as TracerOptions
-  uint32_t wake_bytes = 4u << 20;
-  uint32_t stack_cache = 65536;
-  uint64_t sample_bytes = 0;  // mean bytes between recorded faults (Poisson over bytes); 0: every fault
-  uint32_t unwind_rows = kDefaultUnwindRows;  // as TracerOptions
-  uint32_t unwind_files = kDefaultUnwindFiles;
+// Without `all` or a cgroup, add_target() names the processes traced.
+struct GrowthOptions : TraceOptions {
+  uint64_t cgroup_id = 0;     // or: the processes of this memory cgroup (directory inode) and below
+  uint32_t cgroup_level = 0;  // its depth in the hierarchy
 };
 
 class GrowthTracer final : public EventSource {

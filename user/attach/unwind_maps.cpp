@@ -11,11 +11,6 @@
 
 namespace memsight::attach {
 
-void size_unwind_maps(bpf_map* rows, bpf_map* files, uint32_t max_rows, uint32_t max_files) {
-  bpf_map__set_max_entries(rows, max_rows);
-  bpf_map__set_max_entries(files, max_files);
-}
-
 uint32_t UnwindMaps::capacity_rows() const {
   return bpf_map__max_entries(rows_);
 }

@@ -15,9 +15,6 @@ constexpr uint32_t kDefaultUnwindRows = 1u << 20;
 // Files with a table the walker can look up.
 constexpr uint32_t kDefaultUnwindFiles = 4096;
 
-// Sizes the walker's maps of an opened, not yet loaded, object.
-void size_unwind_maps(bpf_map* rows, bpf_map* files, uint32_t max_rows, uint32_t max_files);
-
 class UnwindMaps final : public core::UnwindSink {
  public:
   UnwindMaps(bpf_map* rows, bpf_map* files) : rows_(rows), files_(files) {}

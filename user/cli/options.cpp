@@ -9,7 +9,7 @@
 #include <bit>
 #include <ctime>
 
-#include "attach/alloc_tracer.hpp"
+#include "attach/trace_options.hpp"
 #include "core/tracker.hpp"
 
 namespace memsight::cli {
@@ -105,7 +105,7 @@ void add_session_options(CLI::App& app, SessionOptions& o, Unavailable& later) {
   app.add_option("--ring-bytes", o.ring_bytes,
                  fmt::format("advanced: the ring buffer between the probes and memsight, bytes (a power of two "
                              "from a page to 1 GiB; default {}); records that find it full count in lost.events",
-                             attach::TracerOptions{}.ring_bytes))
+                             attach::TraceOptions{}.ring_bytes))
       ->check(CLI::NonNegativeNumber);
   app.add_option("--unwind-rows", o.unwind_rows,
                  fmt::format("advanced: call-frame table rows the stack walker may hold, all modules together "
@@ -128,7 +128,7 @@ Result<void> check_session(SessionOptions& o, const Unavailable& later, const ch
     if (pid == 0) return fail(ExitCode::kUsage, "-p 0 is not a process id");
   if (const auto ring = o.ring_bytes) {
     const auto page = static_cast<uint32_t>(getpagesize());
-    const uint32_t most = attach::TracerOptions::kMaxRingBytes;
+    const uint32_t most = attach::TraceOptions::kMaxRingBytes;
     if (*ring < page || *ring > most || !std::has_single_bit(*ring))
       return fail(ExitCode::kUsage, fmt::format("--ring-bytes {} is no power of two from {} (a page) to {}: try {}",
                                                 *ring, page, most, *ring > most ? most : std::bit_ceil(std::max(*ring, page))));

@@ -51,6 +51,13 @@ uint64_t seconds_to_ns(double s) { return static_cast<uint64_t>(s * 1e9); }
 // taken and recorded, and an allocation-heavy program faults ~100,000 pages a second (docs/growth.md).
 constexpr uint64_t kGrowthSampleBytes = 64 << 10;
 
+// What exact and growth mode take from the command line alike.
+void shared_tracing(const SessionOptions& options, attach::TraceOptions& out) {
+  out.all = options.all;
+  if (options.ring_bytes) out.ring_bytes = *options.ring_bytes;
+  if (options.unwind_rows) out.unwind_rows = std::max<uint32_t>(*options.unwind_rows, 1);
+}
+
 uint64_t fault_sample_bytes(const SessionOptions& options) {
   return options.growth ? options.sample_bytes.value_or(kGrowthSampleBytes) : 0;
 }
@@ -184,14 +191,12 @@ Result<void> Session::attach_cgroup() {
 Result<void> Session::open_tracer() {
   if (options_.growth) {
     attach::GrowthOptions growth;
-    growth.all = options_.all;
+    shared_tracing(options_, growth);
     if (cgroup_) {
       growth.cgroup_id = cgroup_->id;
       growth.cgroup_level = cgroup_->level;
     }
     growth.sample_bytes = fault_sample_bytes(options_);
-    if (options_.ring_bytes) growth.ring_bytes = *options_.ring_bytes;
-    if (options_.unwind_rows) growth.unwind_rows = std::max<uint32_t>(*options_.unwind_rows, 1);
     auto tracer = attach::GrowthTracer::open(growth, decoder_);
     if (!tracer) return tl::unexpected(tracer.error());
     growth_ = std::move(*tracer);
@@ -200,10 +205,8 @@ Result<void> Session::open_tracer() {
     return {};
   }
   attach::TracerOptions tracing;
-  tracing.all = options_.all;
-  if (options_.ring_bytes) tracing.ring_bytes = *options_.ring_bytes;
+  shared_tracing(options_, tracing);
   if (options_.sample_bytes) tracing.sample_bytes = *options_.sample_bytes;
-  if (options_.unwind_rows) tracing.unwind_rows = std::max<uint32_t>(*options_.unwind_rows, 1);
   auto tracer = attach::AllocTracer::open(tracing, decoder_);
   if (!tracer) return tl::unexpected(tracer.error());
   tracer_ = std::move(*tracer);
