@@ -89,7 +89,18 @@ TEST_CASE("requests that grow with the load but are served as fast as before are
   CHECK(v.kind == VerdictKind::kBounded);
   VerdictRules births_only;  // without the wait, births and the floor alone call it a backlog
   births_only.backlog_wait_rise = 0;
+  births_only.backlog_min_wait_s = 0;
   CHECK(judge(h, births_only).kind == VerdictKind::kBacklog);
+
+  // Sampled means swing: the same requests seen live twice as often in the second half look like a
+  // doubled wait, but 0.8 s is no queue falling behind.
+  auto swung = history(60, [&](size_t i) { return static_cast<uint64_t>(live_request(static_cast<double>(i)) * (i >= 30 ? 2 : 1)); }, 16,
+                       [&](size_t e) { return static_cast<uint64_t>(live_request(3.75 * (e + 0.5)) * 3.75 / 0.4); },
+                       [&](size_t e) { return e == 15 ? static_cast<uint64_t>(live_request(59)) : 0; });
+  CHECK(judge(swung).kind == VerdictKind::kBounded);
+  VerdictRules any_wait;
+  any_wait.backlog_min_wait_s = 0;
+  CHECK(judge(swung, any_wait).kind == VerdictKind::kBacklog);
 }
 
 TEST_CASE("churn that frees everything is transient") {

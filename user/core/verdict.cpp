@@ -79,7 +79,9 @@ bool is_transient(const StackHistory& h, double window_s) {
 // (mean live bytes 2 / mean live bytes 1) x (bytes born 1 / bytes born 2). Requests that grow with the
 // load but are each served as fast as before keep the ratio near 1: bigger, not waiting longer. Counting
 // births alone can't tell them apart where a birth is a page (growth mode), not a request.
-bool waits_longer(const StackHistory& h, uint64_t middle_ns, double at_least) {
+// A queue that falls far enough behind to matter also keeps its items long: at least `min_wait_s` in the
+// second half. Requests held for a fraction of a second can't pass, however their sampled means swing.
+bool waits_longer(const StackHistory& h, uint64_t middle_ns, double window_s, const VerdictRules& rules) {
   double live[2] = {0, 0}, count[2] = {0, 0}, born[2] = {0, 0};
   for (const auto& s : h.samples) {
     const int half = s.time_ns >= middle_ns;
@@ -90,7 +92,7 @@ bool waits_longer(const StackHistory& h, uint64_t middle_ns, double at_least) {
   for (size_t e = 0; e < n; ++e) born[e >= n / 2] += static_cast<double>(h.epochs[e].born_bytes);
   if (count[0] == 0 || count[1] == 0 || born[1] == 0) return false;
   const double first = live[0] / count[0] / std::max(born[0], 1.0), second = live[1] / count[1] / born[1];
-  return second >= at_least * first;
+  return second >= rules.backlog_wait_rise * first && second * window_s / 2 >= rules.backlog_min_wait_s;
 }
 
 }  // namespace
@@ -157,7 +159,7 @@ Verdict judge(const StackHistory& h, const VerdictRules& rules) {
   } else if (rising && !plateau && v.survival && *v.survival < rules.backlog_survival &&
              static_cast<double>(births_between(h.epochs, n / 2, n)) >=
                  rules.backlog_rate_rise * static_cast<double>(births_between(h.epochs, 0, n / 2)) &&
-             waits_longer(h, middle, rules.backlog_wait_rise)) {
+             waits_longer(h, middle, window_s, rules)) {
     v.kind = VerdictKind::kBacklog;
     v.why = "grows while old objects are freed, the allocation rate rose and items wait longer";
   } else if (!rising || plateau || (v.survival && *v.survival < rules.backlog_survival)) {

@@ -53,6 +53,7 @@ struct VerdictRules {
   double backlog_survival = 0.50;  // first-half bytes still alive, below
   double backlog_rate_rise = 1.20; // second-half births over first-half births, at least
   double backlog_wait_rise = 1.50; // second-half mean wait (Little's law) over the first half's, at least
+  double backlog_min_wait_s = 1.0; // second-half mean wait, seconds, at least
 };
 
 Verdict judge(const StackHistory& history, const VerdictRules& rules = {});
